@@ -1,0 +1,17 @@
+"""minicnn: a convolutional-network library written from scratch in NumPy, with Numba for the hot loops.
+
+    import minicnn as mc
+    model = mc.Sequential([mc.Conv2D(1, 8, 3, padding=1), mc.ReLU(), mc.GlobalAvgPool2D(), mc.Dense(8, 4)])
+"""
+__version__ = "0.1.0"
+
+from minicnn.layers import (Layer, BackwardError, Conv2D, BatchNorm2D, ReLU, Dropout, MaxPool2D,
+                            GlobalAvgPool2D, Dense, Flatten)
+from minicnn.containers import Sequential, ResidualBlock
+from minicnn.losses import softmax_cross_entropy
+from minicnn.optim import SGD, Adam
+from minicnn.serialization import load
+
+__all__ = ["Layer", "BackwardError", "Conv2D", "BatchNorm2D", "ReLU", "Dropout", "MaxPool2D",
+           "GlobalAvgPool2D", "Dense", "Flatten", "Sequential", "ResidualBlock",
+           "softmax_cross_entropy", "SGD", "Adam", "load"]

@@ -1,0 +1,1 @@
+"""Convolution and pooling kernels: a NumPy reference (for reading) and a Numba fast path (for running)."""

@@ -1,0 +1,126 @@
+"""The contract every minicnn layer keeps.
+
+A layer is a class with two methods and three dicts:
+
+    y  = layer.forward(x, training=False)   # remembers what backward needs in self.cache
+    dx = layer.backward(dout)                # fills self.grads, returns dL/dx
+
+    layer.params   {"W": array, "b": array}  trainable arrays, updated in place by optimizers
+    layer.grads    same keys as params       overwritten (never accumulated) by each backward
+    layer.buffers  {"running_mean": ...}     state that is saved but not trained
+
+Rules (tests hold every layer to them):
+- Data is NCHW. Every constructor takes ``dtype`` (default float32); with float64 the
+  parameters, buffers and arithmetic are float64 (the gradient checks need it).
+- ``backward`` never writes into ``dout`` or into anything ``forward`` cached.
+- Bad input raises ``ValueError`` saying what was expected and what came.
+- ``backward`` without a matching training-capable ``forward`` raises ``BackwardError``.
+"""
+import numpy as np
+
+#: Every Layer subclass, by class name; ``minicnn.load`` rebuilds models from it.
+LAYER_REGISTRY = {}
+
+
+class BackwardError(RuntimeError, ValueError):
+    """``backward`` was called when it cannot run (no forward yet, or an inference-mode forward)."""
+
+
+def as_dtype(dtype):
+    """Return ``np.dtype(dtype)``, allowing only float32 and float64."""
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+class Layer:
+    """Base class: holds params/grads/buffers and the input checks every layer shares."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYER_REGISTRY[cls.__name__] = cls
+
+    def __init__(self, dtype=np.float32):
+        self.dtype = as_dtype(dtype)
+        self.params = {}
+        self.grads = {}
+        self.buffers = {}
+        self.cache = None
+
+    # ---- the two methods a layer implements -------------------------------------------
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, dout):
+        raise NotImplementedError
+
+    def __call__(self, x, training=False):
+        return self.forward(x, training=training)
+
+    # ---- shapes, cost and config (used by summary() and save/load) ----------------------
+    def output_shape(self, input_shape):
+        """Per-sample output shape for a per-sample ``input_shape`` (no batch axis)."""
+        return tuple(input_shape)
+
+    def flops(self, input_shape):
+        """Forward FLOPs for one sample (a multiply-add counts as 2)."""
+        return 0
+
+    def get_config(self):
+        """Constructor arguments as JSON-friendly values; ``type(self)(**config)`` rebuilds it."""
+        return {"dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def children(self):
+        """(name, layer) pairs of sub-layers; containers override this."""
+        return []
+
+    def num_params(self):
+        return int(sum(p.size for p in self.params.values()))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "dtype")
+        return f"{type(self).__name__}({args})"
+
+    # ---- helpers for subclasses ---------------------------------------------------------
+    def _add_param(self, name, value):
+        self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
+        self.grads[name] = np.zeros_like(self.params[name])
+
+    def _check_input(self, x, expect, channels=None):
+        """Validate ``x`` and return it as a contiguous array of ``self.dtype``.
+
+        expect:   a string of axis names such as "NCHW" or "NF"; its length is the rank.
+        channels: if given, the size required on axis 1.
+        """
+        name = type(self).__name__
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"{name} expects a NumPy array of shape ({', '.join(expect)}), "
+                             f"got {type(x).__name__}")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise ValueError(f"{name} expects a floating-point array ({self.dtype.name}), got dtype "
+                             f"{x.dtype}; convert with x.astype(np.{self.dtype.name}) first")
+        if x.ndim != len(expect):
+            raise ValueError(f"{name} expects input of shape ({', '.join(expect)}) "
+                             f"({len(expect)} dimensions), got shape {x.shape}")
+        if channels is not None and x.shape[1] != channels:
+            raise ValueError(f"{name} expects {channels} {'channels' if 'C' in expect else 'features'} "
+                             f"on axis 1, got {x.shape[1]} (input shape {x.shape})")
+        if x.shape[0] == 0:
+            raise ValueError(f"{name} got an empty batch (input shape {x.shape})")
+        return np.ascontiguousarray(x, dtype=self.dtype)
+
+    def _check_dout(self, dout, shape):
+        """Validate the upstream gradient against the forward output ``shape``."""
+        name = type(self).__name__
+        if self.cache is None:
+            raise BackwardError(f"{name}.backward called before forward(x, training=True)")
+        if not isinstance(dout, np.ndarray) or dout.shape != tuple(shape):
+            got = dout.shape if isinstance(dout, np.ndarray) else type(dout).__name__
+            raise ValueError(f"{name}.backward expects dout of shape {tuple(shape)} "
+                             f"(the forward output), got {got}")
+        return np.ascontiguousarray(dout, dtype=self.dtype)

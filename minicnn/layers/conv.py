@@ -1,0 +1,6 @@
+"""Placeholder: being written (see the issue tracker). Replaced by the real module."""
+from minicnn.layers.base import Layer
+
+
+class Conv2D(Layer):
+    pass

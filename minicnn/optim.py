@@ -1,0 +1,9 @@
+"""Placeholder: being written."""
+
+
+class SGD:
+    pass
+
+
+class Adam:
+    pass
