@@ -1,10 +1,83 @@
-"""Placeholder: being written (see the issue tracker). Replaced by the real module."""
+"""Element-wise layers: ReLU and (inverted) Dropout.
+
+Both keep a mask from ``forward`` and multiply the upstream gradient by it in ``backward``;
+neither ever writes into ``dout``.
+"""
+import numpy as np
+
 from minicnn.layers.base import Layer
+from minicnn.layers.dense import as_rng
+
+
+def _check_any_rank(layer, x):
+    """Element-wise layers accept any shape (N, ...); only the dtype and a batch axis are checked."""
+    ndim = x.ndim if isinstance(x, np.ndarray) else 1
+    return layer._check_input(x, "N" + "*" * (max(ndim, 1) - 1))
 
 
 class ReLU(Layer):
-    pass
+    """Rectified linear unit, element-wise.
+
+    Shape:
+        x: (N, *) any shape  ->  y: same shape
+
+    Forward:   y = max(x, 0)
+    Backward:  dx = dout * [x > 0]     (the mask is kept from forward; at x == 0 the gradient is 0)
+    """
+
+    def __init__(self, dtype=np.float32):
+        super().__init__(dtype)
+
+    def forward(self, x, training=False):
+        x = _check_any_rank(self, x)
+        y = np.maximum(x, 0)
+        self.cache = (x > 0) if training else None  # bool mask, same shape as x
+        return y
+
+    def backward(self, dout):
+        mask = self.cache
+        dout = self._check_dout(dout, mask.shape if mask is not None else ())
+        return dout * mask  # a new array: dout is left untouched
+
+    def flops(self, input_shape):
+        return int(np.prod(input_shape))  # one comparison per element
 
 
 class Dropout(Layer):
-    pass
+    """Inverted dropout: zero each activation with probability ``rate`` while training.
+
+    Shape:
+        x: (N, *) any shape  ->  y: same shape
+
+    Training:   m_i ~ Bernoulli(1 - rate),   y = x * m / (1 - rate)
+    Inference:  y = x                        (the 1/(1-rate) scaling in training keeps E[y] = x)
+    Backward:   dx = dout * m / (1 - rate)   (the same scaled mask as forward)
+
+    rate: probability of dropping, in [0, 1).
+    rng:  np.random.Generator or int seed for the masks (None = fresh entropy).
+    """
+
+    def __init__(self, rate=0.5, dtype=np.float32, rng=None):
+        super().__init__(dtype)
+        if not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
+            raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.rng = as_rng(rng)
+
+    def forward(self, x, training=False):
+        x = _check_any_rank(self, x)
+        if not training:
+            self.cache = None
+            return x
+        keep = self.rng.random(x.shape, dtype=self.dtype) >= self.rate      # bool, same shape as x
+        mask = keep * self.dtype.type(1.0 / (1.0 - self.rate))             # 0 or 1/(1-rate)
+        self.cache = mask
+        return x * mask
+
+    def backward(self, dout):
+        mask = self.cache
+        dout = self._check_dout(dout, mask.shape if mask is not None else ())
+        return dout * mask
+
+    def get_config(self):
+        return {"rate": self.rate, "dtype": self.dtype.name}
