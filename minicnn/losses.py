@@ -1,5 +1,86 @@
-"""Placeholder: being written."""
+"""Softmax and the fused softmax cross-entropy loss.
+
+Shapes: logits (N, K) -- one row of K class scores per sample; labels either (N,) integer
+class indices or (N, K) float target distributions (one-hot, or soft labels summing to 1).
+
+Why fused? Computing ``softmax`` and then ``-log(p)`` separately overflows for large logits
+and needs a fudge like ``log(p + 1e-7)`` for p that underflowed to 0. Working with
+log-probabilities directly, through the log-sum-exp trick, needs neither:
+
+    log softmax(z)_k = z_k - logsumexp(z),   logsumexp(z) = m + log(sum_j exp(z_j - m)),  m = max_j z_j
+
+Every exp() then has an argument <= 0, so nothing overflows, and the largest term is exp(0) = 1,
+so the sum never underflows to 0 and the log is always finite.
+"""
+import numpy as np
+
+
+def log_softmax(logits):
+    """Row-wise log-softmax of ``logits`` (N, K), computed with the log-sum-exp trick."""
+    z = np.asarray(logits)
+    shifted = z - z.max(axis=1, keepdims=True)                       # N,K  every entry <= 0
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # N,K
+
+
+def softmax(logits):
+    """Row-wise softmax of ``logits`` (N, K): probabilities that sum to 1 along axis 1."""
+    z = np.asarray(logits)
+    e = np.exp(z - z.max(axis=1, keepdims=True))  # N,K  stable: the max entry becomes exp(0) = 1
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _targets(labels, n, k, dtype):
+    """Validate ``labels`` and return them as an (N, K) target distribution of ``dtype``."""
+    y = np.asarray(labels)
+    if y.ndim == 1:
+        if y.shape[0] != n:
+            raise ValueError(f"labels has {y.shape[0]} entries but logits has {n} rows")
+        if y.dtype == bool or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+            raise ValueError(f"class-index labels must be integers, got dtype {y.dtype}")
+        if np.issubdtype(y.dtype, np.floating) and not np.all(y == np.round(y)):
+            bad = y[y != np.round(y)][0]
+            raise ValueError(f"class-index labels must be whole numbers, got {bad}")
+        if y.size and (y.min() < 0 or y.max() >= k):
+            bad = y[(y < 0) | (y >= k)][0]
+            raise ValueError(f"label {bad} is out of range for {k} classes (valid: 0..{k - 1})")
+        onehot = np.zeros((n, k), dtype=dtype)
+        onehot[np.arange(n), y.astype(np.int64)] = 1
+        return onehot
+    if y.ndim == 2:
+        if y.shape != (n, k):
+            raise ValueError(f"one-hot/soft labels must have the logits' shape {(n, k)}, got {y.shape}")
+        if not np.issubdtype(y.dtype, np.number) or y.dtype == bool:
+            raise ValueError(f"one-hot/soft labels must be numeric, got dtype {y.dtype}")
+        if np.any(y < 0) or not np.allclose(y.sum(axis=1), 1.0, atol=1e-5):
+            raise ValueError("one-hot/soft labels must be non-negative and each row must sum to 1")
+        return y.astype(dtype)
+    raise ValueError(f"labels must be (N,) class indices or (N, K) one-hot/soft targets, got shape {y.shape}")
 
 
 def softmax_cross_entropy(logits, labels):
-    raise NotImplementedError
+    """Mean cross-entropy of softmax(logits) against ``labels``, and its gradient.
+
+    logits: (N, K) float.  labels: (N,) ints in [0, K) or (N, K) rows of a distribution.
+    Returns (loss, dlogits): loss a Python float, dlogits (N, K) in the logits' dtype.
+
+        p = softmax(z)                       (per row)
+        L = -(1/N) sum_n sum_k y_nk log p_nk
+
+    Gradient, for one row (drop n): log p_k = z_k - logsumexp(z), and d logsumexp(z)/dz_j = p_j, so
+        dL_row/dz_j = -sum_k y_k (delta_kj - p_j) = -y_j + p_j sum_k y_k = p_j - y_j
+    (using sum_k y_k = 1). Averaging over the batch divides by N:
+
+        dlogits = (softmax(z) - onehot(y)) / N
+    """
+    z = np.asarray(logits)
+    if z.ndim != 2 or not np.issubdtype(z.dtype, np.floating):
+        raise ValueError(f"logits must be a float array of shape (N, K), got "
+                         f"{'shape ' + str(z.shape) if z.ndim != 2 else 'dtype ' + str(z.dtype)}")
+    n, k = z.shape
+    if n == 0:
+        raise ValueError("softmax_cross_entropy got an empty batch (logits shape (0, K))")
+    y = _targets(labels, n, k, z.dtype)
+    logp = log_softmax(z)                                 # N,K
+    loss = -float(np.sum(y * logp, dtype=np.float64)) / n
+    dlogits = (np.exp(logp) - y) / n                     # N,K  softmax(z) = exp(log_softmax(z))
+    return loss, dlogits.astype(z.dtype, copy=False)
