@@ -1,9 +1,153 @@
-"""Placeholder: being written."""
+"""Optimizers: SGD (with momentum) and Adam, updating a model's parameters in place.
+
+    opt = Adam(model, lr=1e-3)
+    loss, dlogits = softmax_cross_entropy(model.forward(x, training=True), y)
+    model.backward(dlogits)          # fills model.grads
+    opt.step()                       # p -= ...  on every array in model.params
+
+An optimizer takes a model (anything with ``.params`` and ``.grads`` dicts) or the two dicts.
+The parameter arrays are captured once and updated **in place** (``p -= ...``), never rebound,
+so the layers see the new values. Gradients are read afresh at every ``step()``.
+
+``lr`` is a plain attribute: set ``opt.lr = ...`` between steps for a learning-rate schedule.
+``state_dict()`` returns only arrays and numbers (keys "t", "lr", "m.0.W", ...), so a training
+loop can store it in a checkpoint .npz and resume with ``load_state_dict``.
+"""
+import numpy as np
 
 
-class SGD:
-    pass
+class Optimizer:
+    """Shared plumbing: the params/grads dicts, per-parameter state arrays, state_dict."""
+
+    state_names = ()  # names of the per-parameter state arrays, e.g. ("m", "v")
+
+    def __init__(self, model_or_params, grads=None, lr=0.01, weight_decay=0.0):
+        if grads is None:
+            if not (hasattr(model_or_params, "params") and hasattr(model_or_params, "grads")):
+                raise ValueError("pass a model (with .params and .grads) or the two dicts: "
+                                 "Optimizer(params, grads)")
+            model = model_or_params
+            self._get_grads = lambda: model.grads  # a container builds its grads dict on access
+            params = model.params
+        else:
+            params = model_or_params
+            self._get_grads = lambda: grads
+        if lr < 0 or weight_decay < 0:
+            raise ValueError(f"lr and weight_decay must be >= 0, got lr={lr}, weight_decay={weight_decay}")
+        self.params = dict(params)  # name -> the model's own array (the same object)
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.t = 0  # number of step() calls so far
+        self.state = {s: {k: np.zeros_like(p) for k, p in self.params.items()} for s in self.state_names}
+
+    def _grads(self):
+        grads = self._get_grads()
+        missing = [k for k in self.params if k not in grads]
+        if missing:
+            raise ValueError(f"no gradient for parameter {missing[0]!r}")
+        return grads
+
+    def step(self):
+        """Update every parameter once from the current gradients."""
+        self.t += 1
+        grads = self._grads()
+        for k, p in self.params.items():
+            g = grads[k]
+            if g.shape != p.shape:
+                raise ValueError(f"gradient {k!r} has shape {g.shape}, parameter has {p.shape}")
+            self._update(k, p, g)
+
+    def _update(self, key, p, g):
+        raise NotImplementedError
+
+    def state_dict(self):
+        """{"t": int, "lr": float, "<state>.<param>": array, ...} -- plain arrays and numbers."""
+        d = {"t": self.t, "lr": self.lr}
+        for s, arrays in self.state.items():
+            d.update({f"{s}.{k}": a.copy() for k, a in arrays.items()})
+        return d
+
+    def load_state_dict(self, d):
+        """Restore what ``state_dict`` returned (e.g. read back from a checkpoint file)."""
+        for s, arrays in self.state.items():
+            for k, a in arrays.items():
+                key = f"{s}.{k}"
+                if key not in d:
+                    raise ValueError(f"optimizer state has no entry {key!r}")
+                if np.shape(d[key]) != a.shape:
+                    raise ValueError(f"optimizer state {key!r} has shape {np.shape(d[key])}, "
+                                     f"parameter has {a.shape}")
+        expected = {"t", "lr"} | {f"{s}.{k}" for s in self.state for k in self.params}
+        extra = sorted(set(d) - expected)
+        if extra:
+            raise ValueError(f"unexpected optimizer state entry {extra[0]!r}")
+        for s, arrays in self.state.items():
+            for k, a in arrays.items():
+                a[...] = d[f"{s}.{k}"]  # in place, like the parameters
+        self.t = int(d.get("t", 0))
+        if "lr" in d:
+            self.lr = float(d["lr"])
 
 
-class Adam:
-    pass
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum and L2 weight decay (PyTorch's rule).
+
+        g  = grad + weight_decay * p          (L2 penalty (wd/2)|p|^2 folded into the gradient)
+        v  = momentum * v + g                 (v starts at 0; skipped when momentum == 0)
+        p -= lr * v
+    """
+
+    def __init__(self, model_or_params, grads=None, lr=0.01, momentum=0.0, weight_decay=0.0):
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum = float(momentum)
+        self.state_names = ("velocity",) if momentum else ()
+        super().__init__(model_or_params, grads, lr, weight_decay)
+
+    def _update(self, key, p, g):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self.momentum:
+            v = self.state["velocity"][key]
+            v *= self.momentum
+            v += g
+            g = v
+        p -= (self.lr * g).astype(p.dtype, copy=False)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) with bias correction exactly as ``torch.optim.Adam``.
+
+    At step t (starting at 1), with m and v starting at 0:
+        m = beta1 * m + (1 - beta1) * g              running mean of gradients
+        v = beta2 * v + (1 - beta2) * g^2            running mean of squared gradients
+        m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)     undo the pull towards 0
+        p -= lr * m_hat / (sqrt(v_hat) + eps)        eps is added after the square root
+
+    weight_decay is **decoupled** (AdamW, Loshchilov & Hutter 2019, as ``torch.optim.AdamW``):
+    p -= lr * weight_decay * p before the Adam step. Folding an L2 term into g instead would be
+    rescaled by 1/sqrt(v_hat), so weights with large gradients would barely be decayed.
+    """
+
+    state_names = ("m", "v")
+
+    def __init__(self, model_or_params, grads=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=0.0):
+        b1, b2 = betas
+        if not (0 <= b1 < 1 and 0 <= b2 < 1) or eps < 0:
+            raise ValueError(f"need 0 <= beta < 1 and eps >= 0, got betas={betas}, eps={eps}")
+        self.beta1, self.beta2, self.eps = float(b1), float(b2), float(eps)
+        super().__init__(model_or_params, grads, lr, weight_decay)
+
+    def _update(self, key, p, g):
+        m, v = self.state["m"][key], self.state["v"][key]
+        if self.weight_decay:
+            p *= 1 - self.lr * self.weight_decay
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
+        bc1 = 1 - self.beta1 ** self.t
+        bc2 = 1 - self.beta2 ** self.t
+        denom = np.sqrt(v) / np.sqrt(bc2) + self.eps
+        p -= ((self.lr / bc1) * m / denom).astype(p.dtype, copy=False)
