@@ -1,6 +1,107 @@
-"""Placeholder: being written (see the issue tracker). Replaced by the real module."""
+"""2-D convolution (Conv2D): im2col + one matrix multiply, forward and backward."""
+import numpy as np
+
 from minicnn.layers.base import Layer
+from minicnn.kernels.im2col_ref import conv_output_size
+
+
+def _int_pair(name, v, minimum):
+    """An int or an (h, w) pair of ints, each >= minimum, as a tuple (h, w); else ValueError."""
+    vals = [v, v] if np.ndim(v) == 0 else list(v)
+    if (len(vals) != 2 or not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in vals)
+            or min(vals) < minimum):
+        raise ValueError(f"Conv2D {name} must be an int >= {minimum} or a pair of them, got {v!r}")
+    return int(vals[0]), int(vals[1])
 
 
 class Conv2D(Layer):
-    pass
+    """2-D convolution (cross-correlation, as in every deep-learning library) with a bias.
+
+    Shape:
+        x: (N, C_in, H, W)  ->  y: (N, C_out, OH, OW)
+        OH = (H + 2*padding[0] - KH) // stride[0] + 1     OW = (W + 2*padding[1] - KW) // stride[1] + 1
+        W: (C_out, C_in, KH, KW)   b: (C_out,)
+
+    Forward:   y[n, o, i, j] = b[o] + sum_{c, p, q} W[o, c, p, q] * xpad[n, c, i*sh + p, j*sw + q]
+               computed as  col = im2col(x)  (C_in*KH*KW, N*OH*OW);  y = W.reshape(C_out, -1) @ col + b
+    Backward:  db = sum_{n, i, j} dout[n, :, i, j]
+               dW = dout_m @ col.T                         (dout_m: dout as (C_out, N*OH*OW))
+               dx = col2im(W.reshape(C_out, -1).T @ dout_m)   (each window's gradient added back)
+
+    Initialisation: W ~ N(0, 2 / (C_in*KH*KW)) (He / Kaiming normal, fan_in), b = 0.
+
+    The arithmetic runs in ``minicnn.kernels.conv_fast`` (Numba); ``minicnn.kernels.im2col_ref``
+    is the same algorithm in a page of plain NumPy, and the tests hold one to the other.
+    Set ``needs_input_grad = False`` on a first layer to skip computing dx (backward returns None).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 dtype=np.float32, rng=None):
+        super().__init__(dtype)
+        for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if np.ndim(v) != 0:
+                raise ValueError(f"Conv2D {name} must be an int >= 1, got {v!r}")
+        self.in_channels = _int_pair("in_channels", in_channels, 1)[0]
+        self.out_channels = _int_pair("out_channels", out_channels, 1)[0]
+        self.kernel_size = _int_pair("kernel_size", kernel_size, 1)
+        self.stride = _int_pair("stride", stride, 1)
+        self.padding = _int_pair("padding", padding, 0)
+        self.use_bias = bool(bias)
+        self.needs_input_grad = True
+        KH, KW = self.kernel_size
+        fan_in = self.in_channels * KH * KW
+        rng = np.random.default_rng(rng)
+        self._add_param("W", rng.standard_normal((self.out_channels, self.in_channels, KH, KW))
+                        * np.sqrt(2.0 / fan_in))
+        if self.use_bias:
+            self._add_param("b", np.zeros(self.out_channels))
+
+    # ---- shapes -------------------------------------------------------------------------
+    def output_shape(self, input_shape):
+        C, H, W = self._check_shape(tuple(input_shape))
+        return (self.out_channels,) + conv_output_size(H, W, *self.kernel_size, self.stride, self.padding)
+
+    def flops(self, input_shape):
+        _, OH, OW = self.output_shape(input_shape)
+        KH, KW = self.kernel_size
+        per_output = 2 * self.in_channels * KH * KW + (1 if self.use_bias else 0)
+        return int(per_output * self.out_channels * OH * OW)
+
+    def get_config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding), "bias": self.use_bias, "dtype": self.dtype.name}
+
+    def _check_shape(self, chw):
+        """Validate a per-sample (C, H, W) shape: channels match, the kernel fits the padded input."""
+        if len(chw) != 3:
+            raise ValueError(f"Conv2D expects per-sample shape (C, H, W), got {chw}")
+        C, H, W = chw
+        if C != self.in_channels:
+            raise ValueError(f"Conv2D expects {self.in_channels} channels on axis 1, got {C}")
+        (KH, KW), (ph, pw) = self.kernel_size, self.padding
+        if H + 2 * ph < KH or W + 2 * pw < KW:
+            raise ValueError(f"Conv2D kernel {KH}x{KW} does not fit the input: expected padded size "
+                             f"(H + 2*padding, W + 2*padding) >= ({KH}, {KW}), got "
+                             f"({H + 2 * ph}, {W + 2 * pw}) for input {H}x{W}, padding {self.padding}")
+        return C, H, W
+
+    # ---- forward / backward -------------------------------------------------------------
+    def forward(self, x, training=False):
+        from minicnn.kernels import conv_fast  # imported here so `import minicnn` stays quick
+        x = self._check_input(x, "NCHW", channels=self.in_channels)
+        self._check_shape(x.shape[1:])
+        y = conv_fast.conv_forward(x, self.params["W"], self.params.get("b"), self.stride, self.padding)
+        self.cache = (x, y.shape) if training else None
+        return y
+
+    def backward(self, dout):
+        from minicnn.kernels import conv_fast
+        x, y_shape = self.cache if self.cache is not None else (None, None)
+        dout = self._check_dout(dout, y_shape)
+        dx, dW, db = conv_fast.conv_backward(dout, x, self.params["W"], self.stride, self.padding,
+                                             need_dx=self.needs_input_grad)
+        self.grads["W"][...] = dW
+        if self.use_bias:
+            self.grads["b"][...] = db
+        return dx

@@ -1,0 +1,87 @@
+"""The fast Numba convolution computes exactly what the NumPy reference computes.
+
+``minicnn.kernels.conv_fast`` is what Conv2D runs; ``minicnn.kernels.im2col_ref`` is the page a
+student reads (and which ``test_conv.py`` proves against finite differences and PyTorch). Here
+the two meet over a grid of shapes (strides, paddings, kernel sizes, non-square), in float32 and
+float64: im2col (the fast one is the transpose of the reference's), col2im, forward, backward,
+with the batch processed in one chunk and in many (tiny ``CHUNK_BYTES``).
+"""
+import numpy as np
+import pytest
+
+from minicnn.kernels import conv_fast as fast
+from minicnn.kernels import im2col_ref as ref
+
+# (N, C_in, H, W, C_out, (KH, KW), stride, padding)
+SHAPES = [
+    (2, 3, 6, 6, 4, (3, 3), 1, 1),
+    (3, 2, 7, 5, 3, (3, 3), 2, 1),
+    (2, 1, 11, 9, 4, (7, 7), 2, 3),
+    (2, 3, 5, 6, 2, (1, 1), 2, 0),
+    (2, 2, 6, 7, 3, (3, 2), (1, 2), (1, 0)),
+    (2, 2, 4, 4, 3, (4, 4), 1, 0),
+    (1, 2, 3, 3, 2, (3, 3), 3, 2),      # padding wider than a stride: whole rows of zeros
+]
+TOL = {np.float32: 1e-5, np.float64: 1e-12}   # relative to the largest value
+
+
+def data(shape, dtype, seed=0):
+    N, C, H, W, C_out, (KH, KW), s, p = shape
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    Wt = rng.standard_normal((C_out, C, KH, KW)).astype(dtype)
+    b = rng.standard_normal(C_out).astype(dtype)
+    OH, OW = ref.conv_output_size(H, W, KH, KW, s, p)
+    dout = rng.standard_normal((N, C_out, OH, OW)).astype(dtype)
+    return x, Wt, b, dout
+
+
+def assert_close(fast_value, ref_value, dtype):
+    assert fast_value.dtype == dtype and fast_value.shape == ref_value.shape
+    scale = max(1.0, float(np.max(np.abs(ref_value))))
+    assert np.max(np.abs(fast_value - ref_value)) <= TOL[dtype] * scale
+
+
+@pytest.fixture(params=[None, 1], ids=["one-chunk", "chunk-per-sample"])
+def chunking(request, monkeypatch):
+    if request.param is not None:
+        monkeypatch.setattr(fast, "CHUNK_BYTES", request.param)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_im2col_col2im(shape, dtype):
+    x, Wt, _, _ = data(shape, dtype)
+    KH, KW, s, p = *shape[5], shape[6], shape[7]
+    col = fast.im2col(x, KH, KW, s, p)                         # C*KH*KW, N*OH*OW
+    assert_close(col, ref.im2col(x, KH, KW, s, p).T, dtype)
+    dcol = np.random.default_rng(1).standard_normal(col.shape).astype(dtype)
+    assert_close(fast.col2im(dcol, x.shape, KH, KW, s, p),
+                 ref.col2im(dcol.T, x.shape, KH, KW, s, p), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_forward_backward(shape, dtype, chunking):
+    x, Wt, b, dout = data(shape, dtype)
+    s, p = shape[6], shape[7]
+    assert_close(fast.conv_forward(x, Wt, b, s, p), ref.conv_forward_ref(x, Wt, b, s, p), dtype)
+    assert_close(fast.conv_forward(x, Wt, None, s, p), ref.conv_forward_ref(x, Wt, None, s, p), dtype)
+    dout_before = dout.copy()
+    got = fast.conv_backward(dout, x, Wt, s, p)
+    want = ref.conv_backward_ref(dout, x, Wt, s, p)
+    for g, w in zip(got, want):
+        assert_close(g, w, dtype)
+    assert np.array_equal(dout, dout_before)
+    dx, dW, db = fast.conv_backward(dout, x, Wt, s, p, need_dx=False)
+    assert dx is None
+    assert_close(dW, want[1], dtype)
+    assert_close(db, want[2], dtype)
+
+
+def test_workspace_is_reused():
+    ws = fast.Workspace()
+    a = ws.get("col", (4, 8), np.float32)
+    b = ws.get("col", (2, 3), np.float64)                      # smaller: same memory
+    assert np.shares_memory(a, b) and b.shape == (2, 3) and b.dtype == np.float64
+    assert ws.nbytes() == 4 * 8 * 4
