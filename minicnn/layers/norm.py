@@ -1,6 +1,100 @@
-"""Placeholder: being written (see the issue tracker). Replaced by the real module."""
-from minicnn.layers.base import Layer
+"""Batch normalisation for convolutional features (per channel, over N, H and W)."""
+import numpy as np
+
+from minicnn.kernels import norm_fast
+from minicnn.layers.base import BackwardError, Layer
 
 
 class BatchNorm2D(Layer):
-    pass
+    """Normalise each channel with the statistics of the batch, then scale and shift.
+
+    Shape:
+        x: (N, C, H, W)  ->  y: (N, C, H, W)      gamma, beta, running_mean, running_var: (C,)
+
+    Training (statistics over the M = N*H*W values of each channel c):
+        mean = (1/M) sum x            var = (1/M) sum (x - mean)^2        (biased)
+        xhat = (x - mean) / std       std = sqrt(var + eps)
+        y    = gamma * xhat + beta
+        running = (1 - momentum) * running + momentum * batch_stat        (PyTorch convention;
+            running_var takes the unbiased variance var * M / (M - 1))
+    Inference:  y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta
+
+    Backward (training mode only), per channel, with dxhat = dout * gamma:
+        dbeta  = sum dout            dgamma = sum dout * xhat
+        dx = 1 / (M * std) * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))
+           = gamma / (M * std) * (M * dout - dbeta - xhat * dgamma)
+    Why: x moves y directly (the M * dxhat term) and through the mean (every value shifts
+    with it: - sum(dxhat)) and through the variance (moving one value rescales all the xhat:
+    - xhat * sum(dxhat * xhat)). Each path's share is 1/M, hence the common factor.
+
+    The arithmetic runs in the fused Numba kernels of ``minicnn.kernels.norm_fast``; the plain
+    NumPy version of the same formulas is ``minicnn.kernels.norm_ref`` (the tests compare them).
+    """
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32):
+        super().__init__(dtype)
+        if not isinstance(num_features, (int, np.integer)) or num_features < 1:
+            raise ValueError(f"BatchNorm2D num_features must be a positive int, got {num_features!r}")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm2D momentum must be in [0, 1], got {momentum!r}")
+        if not eps > 0:
+            raise ValueError(f"BatchNorm2D eps must be > 0, got {eps!r}")
+        self.num_features, self.momentum, self.eps = int(num_features), float(momentum), float(eps)
+        self._add_param("gamma", np.ones(self.num_features))
+        self._add_param("beta", np.zeros(self.num_features))
+        self.buffers["running_mean"] = np.zeros(self.num_features, dtype=self.dtype)
+        self.buffers["running_var"] = np.ones(self.num_features, dtype=self.dtype)
+
+    def forward(self, x, training=False):
+        x = self._check_input(x, "NCHW", channels=self.num_features)
+        n, c, h, w = x.shape
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if not training:  # y = x * scale + shift, per channel
+            inv_std = 1.0 / np.sqrt(self.buffers["running_var"].astype(np.float64) + self.eps)
+            scale = (gamma * inv_std).astype(self.dtype)                               # (C,)
+            shift = (beta - self.buffers["running_mean"] * scale).astype(self.dtype)  # (C,)
+            y = np.multiply(x, scale[:, None, None])  # (C, 1, 1) broadcasts over (N, C, H, W)
+            y += shift[:, None, None]
+            self.cache = None
+            return y
+        y = np.empty_like(x)
+        x3, y3 = x.reshape(n, c, h * w), y.reshape(n, c, h * w)  # (N, C, L) views, L = H*W
+        m = n * h * w
+        if m < 2:
+            raise ValueError(f"BatchNorm2D needs more than 1 value per channel in training, "
+                             f"got input shape {x.shape}")
+        mean, var = norm_fast.batchnorm_forward_train(x3, gamma, beta, self.eps, y3)  # float64 (C,)
+        mom = self.momentum
+        self.buffers["running_mean"][:] = (1 - mom) * self.buffers["running_mean"] + mom * mean
+        self.buffers["running_var"][:] = (1 - mom) * self.buffers["running_var"] + mom * var * m / (m - 1)
+        self.cache = (x, mean, 1.0 / np.sqrt(var + self.eps))  # x, then float64 (C,) twice
+        return y
+
+    def backward(self, dout):
+        if self.cache is None:
+            raise BackwardError("BatchNorm2D.backward needs a forward(x, training=True) first: an "
+                                "inference-mode forward normalises with the running statistics "
+                                "and keeps nothing for backward")
+        x, mean, inv_std = self.cache
+        dout = self._check_dout(dout, x.shape)
+        n, c, h, w = x.shape
+        dx = np.empty_like(x)
+        dgamma, dbeta = norm_fast.batchnorm_backward(
+            dout.reshape(n, c, h * w), x.reshape(n, c, h * w), mean, inv_std,
+            self.params["gamma"], dx.reshape(n, c, h * w))  # (N, C, L) views
+        self.grads["gamma"][:] = dgamma
+        self.grads["beta"][:] = dbeta
+        return dx
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[0] != self.num_features:
+            raise ValueError(f"BatchNorm2D expects per-sample input shape ({self.num_features}, H, W), "
+                             f"got {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def flops(self, input_shape):
+        return 2 * int(np.prod(input_shape))  # inference: one multiply-add per element
+
+    def get_config(self):
+        return {"num_features": self.num_features, "momentum": self.momentum, "eps": self.eps,
+                "dtype": self.dtype.name}
