@@ -11,7 +11,7 @@ import pytest
 
 from minicnn import BackwardError, BatchNorm2D
 from minicnn.gradcheck import check_layer
-from minicnn.kernels import norm_ref
+from minicnn.kernels import norm_fast, norm_ref
 
 
 def make_bn(rng, c=3, dtype=np.float64):
@@ -64,7 +64,9 @@ def test_inference_uses_running_stats_and_refuses_backward(rng):
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
-def test_fast_kernels_match_numpy_reference(rng, dtype, tol):
+@pytest.mark.parametrize("parallel", [False, True])
+def test_fast_kernels_match_numpy_reference(rng, monkeypatch, dtype, tol, parallel):
+    monkeypatch.setattr(norm_fast, "PARALLEL_MIN_SIZE", 0 if parallel else 10**12)  # pick the driver
     bn = make_bn(rng, c=5, dtype=dtype)
     x = (rng.standard_normal((6, 5, 7, 9)) * 3 + 2).astype(dtype)
     dout = rng.standard_normal(x.shape).astype(dtype)
