@@ -28,6 +28,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import describe, write_json  # noqa: E402  (benchmarks/ is not a package)
 MODELS = ("mini_resnet", "cnn5", "mini_vgg")
 SIZES = (64, 150)
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -50,16 +52,6 @@ def _memory_mb():
         import resource
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
     return cur, peak
-
-
-def _blas_info():
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return []
-    keep = ("user_api", "internal_api", "prefix", "version", "num_threads", "architecture",
-            "threading_layer")
-    return [{k: d.get(k) for k in keep if k in d} for d in threadpool_info()]
 
 
 def _minicnn_step_fns(model_name, size, batch, lr=1e-3, stub=False):
@@ -90,7 +82,6 @@ def _minicnn_step_fns(model_name, size, batch, lr=1e-3, stub=False):
 
 def _torch_step_fns(model_name, size, batch, threads, lr=1e-3):
     import torch
-    sys.path.insert(0, HERE)
     import torch_models
     torch.set_num_threads(threads)
     model = torch_models.build(model_name, (1, size, size), NUM_CLASSES, seed=0)
@@ -115,18 +106,6 @@ def _torch_step_fns(model_name, size, batch, threads, lr=1e-3):
     return train_step, infer_step
 
 
-def _numba_info():
-    if "numba" not in sys.modules:
-        return None
-    import numba
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel kernel has run yet
-        layer = None
-    return {"version": numba.__version__, "threading_layer": layer,
-            "num_threads": numba.config.NUMBA_NUM_THREADS}
-
-
 def worker(spec):
     """Run one measurement described by ``spec`` (a dict) and return a dict of results."""
     t0 = time.perf_counter()
@@ -138,6 +117,9 @@ def worker(spec):
     if spec["mode"] == "import":
         out["rss_mb"], out["peak_rss_mb"] = _memory_mb()
         return out
+    from _common import gemm_gflops, runtime_info
+    if spec["mode"] == "gemm":
+        return {"gemm_gflops": gemm_gflops(), "runtime": runtime_info()}
     out["rss_after_import_mb"] = _memory_mb()[0]
     size, batch = spec["size"], spec["batch"]
     if spec["framework"] == "minicnn":
@@ -162,8 +144,7 @@ def worker(spec):
         out.update(steps=len(times), step_s_median=med, step_s_min=times[0],
                    images_per_s=batch / med)
     out["rss_mb"], out["peak_rss_mb"] = _memory_mb()
-    out["blas"] = _blas_info()
-    out["numba"] = _numba_info()
+    out["runtime"] = runtime_info()
     return out
 
 
@@ -231,7 +212,7 @@ def run(args):
     if args.no_native:
         variants.remove(("minicnn", True))
     report = {"machine": machine_info(threads), "batch_size": args.batch_size, "stub": args.stub,
-              "results": [],
+              "results": [], "gemm": {}, "runtime": {},
               "train_ratio": {}, "infer_ratio": {}, "train_ratio_native": {}, "infer_ratio_native": {}}
     if args.stub:
         print("STUB RUN: the minicnn numbers are for a Flatten-Dense stand-in, not the models")
@@ -267,15 +248,14 @@ def run(args):
     imp = [spawn(dict(common, framework="minicnn", mode="import")) for _ in range(3)]
     times = sorted(r["import_s"] for r in imp if "import_s" in r)
     report["import_minicnn_s"] = times[len(times) // 2] if times else None
-    report["blas"] = next((r["blas"] for r in report["results"] if r.get("framework") == "minicnn"
-                           and r.get("variant") == "as_is" and r.get("blas")), None)
-    report["blas_native"] = next((r["blas"] for r in report["results"] if r.get("variant") == "native"
-                                  and r.get("blas")), None)
-    report["numba"] = next((r["numba"] for r in report["results"] if r.get("numba")), None)
+    for native in (False, True)[:1 if args.no_native else 2]:
+        name = "native" if native else "as_is"
+        r = report["gemm"][name] = spawn(dict(common, framework="minicnn", mode="gemm"), native=native)
+        report["runtime"][name] = r.get("runtime")
+        report["runtime"][name + "_error"] = r.get("error")
     print_table(report)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+        write_json(args.json, report)
         print(f"wrote {args.json}")
     return report
 
@@ -308,12 +288,10 @@ def print_table(rep):
           f"{_fmt(fs['warm'], '{:.2f}')} s (first process: {_fmt(fs['cold_or_warm'], '{:.2f}')} s)"
           + (f" [{fs['error']}]" if fs.get("error") else ""))
     print(f"import minicnn: {_fmt(rep['import_minicnn_s'], '{:.2f}')} s")
-    for name in ("blas", "blas_native"):
-        for d in rep.get(name) or []:
-            print(f"{name}: {d.get('internal_api')} {d.get('version')} kernel={d.get('architecture')} "
-                  f"threads={d.get('num_threads')} ({d.get('prefix')})")
-    if rep.get("numba"):
-        print(f"numba: {rep['numba']}")
+    for name, info in rep["runtime"].items():
+        if info and not name.endswith("_error"):
+            g = rep["gemm"][name].get("gemm_gflops")
+            print(f"{name:6s} GEMM {_fmt(g)} GFLOP/s (float32 4096x1024 @ 1024x256) | {describe(info)}")
 
 
 def main(argv=None):
