@@ -69,8 +69,13 @@ def _split(labels, digests, val_fraction=0.2, seed=0):
     return train, val
 
 
-def load_split(size):
-    """(x_train uint8, y_train, x_val uint8, y_val, classes, source) for the Training folder."""
+def load_split(size, loader="auto"):
+    """(x_train uint8, y_train, x_val uint8, y_val, classes, source) for the Training folder.
+
+    loader: "minicnn" (minicnn.data), "pillow" (the loader above), "auto" (minicnn if present).
+    """
+    if loader == "pillow":
+        return _load_split_pillow(size)
     try:
         from minicnn.data import load_folder, train_val_split   # issue 3 (helper H4)
         ds = load_folder(DATA, image_size=size, color="grayscale")
@@ -81,7 +86,12 @@ def load_split(size):
             tr, va = train_val_split(ds, 0.2, seed=0)
         return tr.images, tr.labels, va.images, va.labels, ds.classes, "minicnn.data"
     except ImportError:
-        pass
+        if loader == "minicnn":
+            raise
+    return _load_split_pillow(size)
+
+
+def _load_split_pillow(size):
     CACHE.mkdir(parents=True, exist_ok=True)
     f = CACHE / f"train_{size}.npz"
     if f.exists():
@@ -122,7 +132,7 @@ def run(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     t_load = time.perf_counter()
-    xtr, ytr, xva, yva, classes, source = load_split(args.size)
+    xtr, ytr, xva, yva, classes, source = load_split(args.size, args.loader)
     mean, std = float(xtr.mean()), float(xtr.std())
     xtr = torch.from_numpy((xtr.astype(np.float32) - mean) / std)
     xva = torch.from_numpy((xva.astype(np.float32) - mean) / std)
@@ -200,6 +210,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--loader", default="auto", choices=["auto", "minicnn", "pillow"],
+                   help="image loader/splitter: minicnn.data, the Pillow fallback, or auto")
     p.add_argument("--log", default=str(LOG))
     p.add_argument("--table", action="store_true", help="print the log as a markdown table")
     args = p.parse_args(argv)
