@@ -11,8 +11,9 @@ counts as ``minicnn.models.build(name, input_shape, num_classes)``:
                -> Flatten -> Dense(..,512)-ReLU-Dropout(0.5) -> Dense(512,512)-ReLU-Dropout(0.5)
                -> Dense(512, K)
 
-Convolutions keep their bias (minicnn's ``Conv2D(bias=True)`` default); pass ``conv_bias=False``
-to drop it. Weights use minicnn's initialisation (He/Kaiming normal, fan-in; zero biases;
+Convolutions keep their bias (minicnn's ``Conv2D(bias=True)`` default) except inside the
+residual blocks, which (like ``ResidualBlock.basic``) have none; ``conv_bias=False`` drops the
+rest. Weights use minicnn's initialisation (He/Kaiming normal, fan-in; zero biases;
 BatchNorm gamma=1, beta=0), not PyTorch's default, so that training recipes transfer.
 
     >>> m = build("mini_resnet", (1, 64, 64), 4)
@@ -34,16 +35,17 @@ class BasicBlock(nn.Module):
     """ResNet basic block: y = ReLU(BN(conv3x3(ReLU(BN(conv3x3(x))))) + shortcut(x)).
 
     The shortcut is the identity, or a 1x1 conv (stride s) + BN when the shape changes.
+    No conv has a bias (the BatchNorm after it would cancel it), as in ``ResidualBlock.basic``.
     """
 
-    def __init__(self, c_in, c_out, stride=1, conv_bias=True):
+    def __init__(self, c_in, c_out, stride=1):
         super().__init__()
         self.main = nn.Sequential(
-            *conv_bn_relu(c_in, c_out, 3, stride, 1, conv_bias),
-            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=conv_bias), nn.BatchNorm2d(c_out))
+            *conv_bn_relu(c_in, c_out, 3, stride, 1, conv_bias=False),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out))
         self.shortcut = nn.Identity()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, 0, bias=conv_bias),
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False),
                                           nn.BatchNorm2d(c_out))
         self.act = nn.ReLU()
 
@@ -61,7 +63,7 @@ def mini_resnet(input_shape=(1, 64, 64), num_classes=4, conv_bias=True):
     c = input_shape[0]
     return nn.Sequential(
         *conv_bn_relu(c, 64, 7, 2, 3, conv_bias), nn.MaxPool2d(3, 2, padding=1),
-        BasicBlock(64, 64, conv_bias=conv_bias), BasicBlock(64, 64, conv_bias=conv_bias),
+        BasicBlock(64, 64), BasicBlock(64, 64),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(),                # N,64,h,w -> N,64
         nn.Linear(64, num_classes))
 
@@ -116,6 +118,31 @@ def build(name, input_shape=(1, 64, 64), num_classes=4, seed=0, conv_bias=True):
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(BUILDERS)}")
     model = BUILDERS[name](tuple(input_shape), num_classes, conv_bias=conv_bias)
     return init_like_minicnn(model, seed)
+
+
+def copy_from_minicnn(model, mc_model):
+    """Load a minicnn model's params and buffers into its PyTorch twin (same order of layers).
+
+    minicnn Dense W is (in, out), torch Linear weight is (out, in): transposed on the way.
+    Raises ValueError when the two do not line up (different architecture).
+    """
+    import numpy as np
+    mc_params = [v for k, v in mc_model.params.items()]
+    mc_buffers = [v for k, v in mc_model.buffers.items() if k.endswith(("running_mean", "running_var"))]
+    t_params = list(model.parameters())
+    t_buffers = [b for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var"))]
+    if len(mc_params) != len(t_params) or len(mc_buffers) != len(t_buffers):
+        raise ValueError(f"minicnn has {len(mc_params)} params/{len(mc_buffers)} buffers, "
+                         f"torch {len(t_params)}/{len(t_buffers)}")
+    with torch.no_grad():
+        for src, dst in zip(mc_params + mc_buffers, t_params + t_buffers):
+            a = np.asarray(src)
+            if a.ndim == 2:                                        # Dense (in, out) -> (out, in)
+                a = a.T
+            if tuple(a.shape) != tuple(dst.shape):
+                raise ValueError(f"shape mismatch: minicnn {a.shape} vs torch {tuple(dst.shape)}")
+            dst.copy_(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)))
+    return model
 
 
 def count_params(model):
