@@ -3,8 +3,9 @@
 ``minicnn.kernels.conv_fast`` is what Conv2D runs; ``minicnn.kernels.im2col_ref`` is the page a
 student reads (and which ``test_conv.py`` proves against finite differences and PyTorch). Here
 the two meet over a grid of shapes (strides, paddings, kernel sizes, non-square), in float32 and
-float64: im2col (the fast one is the transpose of the reference's), col2im, forward, backward,
-with the batch processed in one chunk and in many (tiny ``CHUNK_BYTES``).
+float64: im2col (the fast one orders a window's columns (kh, kw, c), the reference (c, kh, kw)),
+col2im, forward and backward, with the batch in one chunk or one sample per chunk, serial and threaded kernels, and dx by
+both of the fast path's routes (gather for stride 1, col2im otherwise).
 """
 import numpy as np
 import pytest
@@ -42,10 +43,23 @@ def assert_close(fast_value, ref_value, dtype):
     assert np.max(np.abs(fast_value - ref_value)) <= TOL[dtype] * scale
 
 
-@pytest.fixture(params=[None, 1], ids=["one-chunk", "chunk-per-sample"])
+@pytest.fixture(params=["one-chunk", "chunk-per-sample", "threaded"])
 def chunking(request, monkeypatch):
-    if request.param is not None:
-        monkeypatch.setattr(fast, "CHUNK_BYTES", request.param)
+    if request.param == "threaded":                          # the prange builds, even for tiny arrays
+        monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0)
+    if request.param == "chunk-per-sample":
+        monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+        monkeypatch.setattr(fast, "KEEP_COL_BYTES", 0)       # backward recomputes col too
+
+
+@pytest.fixture(params=["gather-dx", "col2im-dx"])
+def dx_route(request, monkeypatch):
+    monkeypatch.setattr(fast, "GATHER_DX_MIN_CHANNELS", 1 if request.param == "gather-dx" else 10**9)
+
+
+def ref_col_as_fast(col, C, KH, KW):
+    """The reference's col with its columns reordered from (c, kh, kw) to (kh, kw, c)."""
+    return col.reshape(-1, C, KH, KW).transpose(0, 2, 3, 1).reshape(col.shape[0], -1)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -53,27 +67,33 @@ def chunking(request, monkeypatch):
 def test_im2col_col2im(shape, dtype):
     x, Wt, _, _ = data(shape, dtype)
     KH, KW, s, p = *shape[5], shape[6], shape[7]
-    col = fast.im2col(x, KH, KW, s, p)                         # C*KH*KW, N*OH*OW
-    assert_close(col, ref.im2col(x, KH, KW, s, p).T, dtype)
+    C = x.shape[1]
+    col = fast.im2col(x, KH, KW, s, p)                         # N*OH*OW, KH*KW*C
+    assert_close(col, ref_col_as_fast(ref.im2col(x, KH, KW, s, p), C, KH, KW), dtype)
     dcol = np.random.default_rng(1).standard_normal(col.shape).astype(dtype)
+    dcol_ref = dcol.reshape(-1, KH, KW, C).transpose(0, 3, 1, 2).reshape(col.shape)  # cols (c, kh, kw)
     assert_close(fast.col2im(dcol, x.shape, KH, KW, s, p),
-                 ref.col2im(dcol.T, x.shape, KH, KW, s, p), dtype)
+                 ref.col2im(dcol_ref, x.shape, KH, KW, s, p), dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_forward_backward(shape, dtype, chunking):
+def test_forward_backward(shape, dtype, chunking, dx_route):
     x, Wt, b, dout = data(shape, dtype)
     s, p = shape[6], shape[7]
-    assert_close(fast.conv_forward(x, Wt, b, s, p), ref.conv_forward_ref(x, Wt, b, s, p), dtype)
-    assert_close(fast.conv_forward(x, Wt, None, s, p), ref.conv_forward_ref(x, Wt, None, s, p), dtype)
+    ws = fast.Workspace()
+    y, _ = fast.conv_forward(x, Wt, None, s, p, ws)
+    assert_close(y, ref.conv_forward_ref(x, Wt, None, s, p), dtype)
+    y, saved = fast.conv_forward(x, Wt, b, s, p, ws)
+    assert_close(y, ref.conv_forward_ref(x, Wt, b, s, p), dtype)
     dout_before = dout.copy()
-    got = fast.conv_backward(dout, x, Wt, s, p)
     want = ref.conv_backward_ref(dout, x, Wt, s, p)
-    for g, w in zip(got, want):
-        assert_close(g, w, dtype)
+    for _ in range(2):                                          # the saved state survives a backward
+        got = fast.conv_backward(dout, saved, Wt, s, p, ws=ws)
+        for g, w in zip(got, want):
+            assert_close(g, w, dtype)
     assert np.array_equal(dout, dout_before)
-    dx, dW, db = fast.conv_backward(dout, x, Wt, s, p, need_dx=False)
+    dx, dW, db = fast.conv_backward(dout, saved, Wt, s, p, need_dx=False, ws=ws)
     assert dx is None
     assert_close(dW, want[1], dtype)
     assert_close(db, want[2], dtype)

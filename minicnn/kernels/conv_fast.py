@@ -2,20 +2,21 @@
 
 What changes from the reference (the numbers do not: tests hold this file to the reference):
 
-1. The columns are laid out transposed, ``col (C*KH*KW, n*OH*OW)``: row (c, kh, kw) holds what
-   that kernel tap sees at every output position. For stride 1 both the read of x and the write
-   of col are then contiguous runs along the image width, and the GEMM ``W (C_out, C*KH*KW) @ col``
-   yields (C_out, n*OH*OW), one short transpose away from NCHW.
-2. im2col / col2im are Numba loops (``prange`` over rows, or over (sample, channel) planes),
-   and padding is handled inside the gather: taps that fall outside the image write zeros, no
-   padded copy of x is ever made. No ``np.add.at``.
-3. The batch is processed in chunks of samples whose columns fit in ``CHUNK_BYTES``, so col is a
-   few MB that stay in cache between the im2col and the GEMM, instead of a multi-GB matrix for
-   big images. The chunk buffers live in a ``Workspace`` that is allocated once and reused.
-4. The GEMMs are NumPy's (OpenBLAS); the chunk's dW contributions are summed.
+1. Channels last inside. x is copied once to NHWC, where one kernel row of a window,
+   x[n, ih, iw:iw+KW, :], is KW*C contiguous numbers; col's rows are ordered (kh, kw, c), so
+   im2col is a few long contiguous copies per output pixel. Padding is handled in the gather
+   (taps outside the image write zeros): no padded copy of x.
+2. im2col / col2im / the NCHW<->NHWC transposes are Numba loops, threaded over samples or output
+   rows (``prange``) when the arrays are large, serial when small. No ``np.add.at``.
+3. For stride 1, dx is computed without col2im: it is the convolution of dout with the
+   flipped, channel-transposed kernel (padding KH-1-ph), i.e. another gather + GEMM, which is
+   cheaper than the scatter-add of col2im. Strided convolutions use dcol + col2im.
+4. The batch is processed in chunks of samples whose col fits in ``CHUNK_BYTES``. If the whole
+   batch's col fits in ``KEEP_COL_BYTES`` it is kept from forward for backward; otherwise
+   backward recomputes it chunk by chunk (saving GBs on 150x150 inputs).
+5. All buffers come from a ``Workspace`` (one per layer), allocated once and reused every step.
 
-Backward recomputes each chunk's columns rather than storing the whole col from forward: it
-costs one more im2col, and saves memory the size of the whole col (GBs for 150x150 inputs).
+Layouts: col (n*OH*OW, KH*KW*C) rows (n, oh, ow), columns (kh, kw, c); Wk = W as (KH*KW*C, C_out).
 """
 import types
 
@@ -24,15 +25,17 @@ from numba import njit, prange
 
 from minicnn.kernels.im2col_ref import conv_output_size, pair
 
-#: Target size of one chunk's column matrix (the im2col / GEMM working set).
-CHUNK_BYTES = 8 << 20
+CHUNK_BYTES = 16 << 20           #: target size of one chunk's col (the im2col -> GEMM working set)
+KEEP_COL_BYTES = 64 << 20        #: keep forward's col for backward if the whole batch's fits here
+GATHER_DX_MIN_CHANNELS = 16      #: stride-1 convs with at least this many input channels gather dx
+PARALLEL_MIN_ELEMENTS = 1 << 16  #: below this many elements a kernel runs on one thread
 
 
 class Workspace:
-    """Named scratch buffers, grown on demand and reused: ``ws.get("col", (K, M), np.float32)``.
+    """Named scratch buffers, grown on demand and reused: ``ws.get("col", (M, K), np.float32)``.
 
     The returned arrays are views of one flat buffer per name, so a later ``get`` of the same
-    name overwrites them: use a name only for data that is dead before the next call.
+    name overwrites them.
     """
 
     def __init__(self):
@@ -50,95 +53,75 @@ class Workspace:
         return sum(b.nbytes for b in self._flat.values())
 
 
-#: Shared by every Conv2D: the buffers hold nothing between calls, so one set serves all layers.
-WORKSPACE = Workspace()
-
-
 # ---------------------------------------------------------------------------------------------
-# Numba kernels. ``n0, nb``: the chunk is samples n0 .. n0+nb-1 of the batch.
+# Numba kernels (each compiled threaded and serial, see _run). x3 / dx3: (N, H, W*C) NHWC.
+# ``n0, nb``: the chunk is samples n0 .. n0+nb-1; its rows in col / y start at 0.
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True)
-def _valid_range(pad, k, stride, size, n_out):
-    """Output positions o in [lo, hi) whose input index o*stride - pad + k lies in [0, size)."""
-    lo = 0 if pad - k <= 0 else (pad - k + stride - 1) // stride
-    t = size - 1 + pad - k
-    hi = 0 if t < 0 else min(n_out, t // stride + 1)
-    return lo, max(lo, hi)
-
-
-def _im2col(x, n0, nb, KH, KW, sh, sw, ph, pw, OH, OW, col):
-    """col[(c,kh,kw), i*OH*OW + oh*OW + ow] = x[n0+i, c, oh*sh-ph+kh, ow*sw-pw+kw] (0 outside)."""
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    P = OH * OW
-    for k in prange(C * KH * KW):
-        c = k // (KH * KW)
-        kh = (k // KW) % KH
-        kw = k % KW
-        lo, hi = _valid_range(pw, kw, sw, W, OW)
-        for i in range(nb):
-            for oh in range(OH):
+def _im2col(x3, C, n0, nb, KH, KW, sh, sw, ph, pw, OH, OW, col):
+    """col[(i, oh, ow), (kh, kw, c)] = x[n0+i, oh*sh-ph+kh, ow*sw-pw+kw, c]  (0 outside the image)."""
+    H, W = x3.shape[1], x3.shape[2] // C
+    KWC = KW * C
+    for t in prange(nb * OH):
+        i, oh = t // OH, t % OH
+        for ow in range(OW):
+            r = t * OW + ow
+            iw0 = ow * sw - pw
+            for kh in range(KH):
                 ih = oh * sh - ph + kh
-                dst = i * P + oh * OW
+                base = kh * KWC
                 if ih < 0 or ih >= H:
-                    for ow in range(OW):
-                        col[k, dst + ow] = 0
+                    col[r, base:base + KWC] = 0
+                elif iw0 >= 0 and iw0 + KW <= W:        # the whole kernel row is inside
+                    col[r, base:base + KWC] = x3[n0 + i, ih, iw0 * C:iw0 * C + KWC]
+                else:
+                    for kw in range(KW):
+                        iw, d = iw0 + kw, base + kw * C
+                        if iw < 0 or iw >= W:
+                            col[r, d:d + C] = 0
+                        else:
+                            col[r, d:d + C] = x3[n0 + i, ih, iw * C:iw * C + C]
+
+
+def _col2im(col, C, n0, nb, KH, KW, sh, sw, ph, pw, OH, OW, dx3):
+    """dx3[n0+i] = sum of col's rows put back where im2col took them (overlaps add up)."""
+    H, W = dx3.shape[1], dx3.shape[2] // C
+    for i in prange(nb):
+        dx3[n0 + i] = 0
+        for oh in range(OH):
+            for kh in range(KH):
+                ih = oh * sh - ph + kh
+                if ih < 0 or ih >= H:
                     continue
-                for ow in range(lo):
-                    col[k, dst + ow] = 0
-                for ow in range(lo, hi):
-                    col[k, dst + ow] = x[n0 + i, c, ih, ow * sw - pw + kw]
-                for ow in range(hi, OW):
-                    col[k, dst + ow] = 0
+                for ow in range(OW):
+                    r = (i * OH + oh) * OW + ow
+                    for kw in range(KW):
+                        iw, d = ow * sw - pw + kw, (kh * KW + kw) * C
+                        if iw >= 0 and iw < W:
+                            dx3[n0 + i, ih, iw * C:iw * C + C] += col[r, d:d + C]
 
 
-def _col2im(col, n0, nb, KH, KW, sh, sw, ph, pw, OH, OW, dx):
-    """dx[n0+i, c] = sum over taps (kh, kw) of the col rows (c,kh,kw) put back where they came from."""
-    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
-    P = OH * OW
-    for t in prange(nb * C):
-        i = t // C
-        c = t % C
-        plane = dx[n0 + i, c]
-        plane[:, :] = 0
-        for kh in range(KH):
-            for kw in range(KW):
-                k = (c * KH + kh) * KW + kw
-                lo, hi = _valid_range(pw, kw, sw, W, OW)
-                for oh in range(OH):
-                    ih = oh * sh - ph + kh
-                    if ih < 0 or ih >= H:
-                        continue
-                    src = i * P + oh * OW
-                    for ow in range(lo, hi):
-                        plane[ih, ow * sw - pw + kw] += col[k, src + ow]
-
-
-def _rows_to_nchw(y, b, n0, nb, out):
-    """out[n0+i, co, p] = y[co, i*P + p] + b[co]     (y: (C_out, nb*P), out: (N, C_out, P))."""
-    C_out, P = out.shape[1], out.shape[2]
-    for t in prange(nb * C_out):
-        i = t // C_out
-        co = t % C_out
-        for p in range(P):
-            out[n0 + i, co, p] = y[co, i * P + p] + b[co]
-
-
-def _nchw_to_rows(dout, n0, nb, dy, db):
-    """dy[co, i*P + p] = dout[n0+i, co, p], and db[co] += the sum of those values."""
-    C_out, P = dout.shape[1], dout.shape[2]
-    for co in prange(C_out):
-        s = 0.0
-        for i in range(nb):
+def _nchw_to_nhwc(x, n0, nb, out, sums):
+    """out[i, p, c] = x[n0+i, c, p]  (x: (N, C, P)); sums[n0+i, c] = sum over p of x[n0+i, c, :]."""
+    C, P = x.shape[1], x.shape[2]
+    for i in prange(nb):
+        for c in range(C):
+            s = 0.0
             for p in range(P):
-                v = dout[n0 + i, co, p]
-                dy[co, i * P + p] = v
+                v = x[n0 + i, c, p]
+                out[i, p, c] = v
                 s += v
-        db[co] += s
+            sums[n0 + i, c] = s
 
 
-#: Each kernel compiled twice: threaded (``prange`` splits the outer loop over the cores) and
-#: serial, for small arrays where waking threads costs more than the loop itself.
-PARALLEL_MIN_ELEMENTS = 1 << 16
+def _nhwc_to_nchw(y, b, n0, nb, out):
+    """out[n0+i, c, p] = y[i, p, c] + b[c]   (y: (nb, P, C), out: (N, C, P))."""
+    C, P = out.shape[1], out.shape[2]
+    for i in prange(nb):
+        for c in range(C):
+            for p in range(P):
+                out[n0 + i, c, p] = y[i, p, c] + b[c]
+
+
 def _renamed(f, suffix):
     """A copy of f under another name, so that Numba's on-disk cache keeps its two builds apart."""
     g = types.FunctionType(f.__code__, f.__globals__, f.__name__ + suffix)
@@ -147,7 +130,7 @@ def _renamed(f, suffix):
 
 
 _KERNELS = {f.__name__: (njit(cache=True)(_renamed(f, "_serial")), njit(parallel=True, cache=True)(f))
-            for f in (_im2col, _col2im, _rows_to_nchw, _nchw_to_rows)}
+            for f in (_im2col, _col2im, _nchw_to_nhwc, _nhwc_to_nchw)}
 
 
 def _run(name, n_elements, *args):
@@ -158,82 +141,128 @@ def _run(name, n_elements, *args):
 # ---------------------------------------------------------------------------------------------
 # Python drivers
 # ---------------------------------------------------------------------------------------------
-def chunk_size(N, K, P, itemsize, chunk_bytes=None):
-    """How many samples go in one chunk: as many as fit their columns (K x P each) in chunk_bytes."""
-    per_sample = K * P * itemsize
-    return int(max(1, min(N, (chunk_bytes or CHUNK_BYTES) // max(1, per_sample))))
+def _geometry(x_shape, W_shape, stride, padding):
+    (sh, sw), (ph, pw) = pair(stride), pair(padding)
+    N, C, H, Wd = x_shape
+    C_out, _, KH, KW = W_shape
+    OH, OW = conv_output_size(H, Wd, KH, KW, stride, padding)
+    return N, C, H, Wd, C_out, KH, KW, sh, sw, ph, pw, OH, OW
+
+
+def _chunk(N, per_sample_bytes, limit):
+    """Samples per chunk: as many as fit per_sample_bytes each into limit (at least 1)."""
+    return int(max(1, min(N, limit // max(1, per_sample_bytes))))
+
+
+def to_nhwc(x, ws=None, name="xh"):
+    """x (N, C, H, W) -> (N, H, W*C) channels-last copy, and the per-(n, c) sums (N, C)."""
+    N, C, H, W = x.shape
+    out = (ws or Workspace()).get(name, (N, H * W, C), x.dtype)            # N, H*W, C
+    sums = np.empty((N, C), dtype=np.float64)
+    _run("_nchw_to_nhwc", x.size, x.reshape(N, C, H * W), 0, N, out, sums)
+    return out.reshape(N, H, W * C), sums                                   # N, H, W*C
 
 
 def im2col(x, KH, KW, stride=1, padding=0):
-    """x (N, C, H, W) -> col (C*KH*KW, N*OH*OW); equals ``im2col_ref.im2col(...).T``."""
+    """x (N, C, H, W) -> col (N*OH*OW, KH*KW*C), columns (kh, kw, c); the reference's, permuted."""
     (sh, sw), (ph, pw) = pair(stride), pair(padding)
     N, C, H, W = x.shape
     OH, OW = conv_output_size(H, W, KH, KW, stride, padding)
-    col = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
-    _run("_im2col", col.size, np.ascontiguousarray(x), 0, N, KH, KW, sh, sw, ph, pw, OH, OW, col)
+    x3, _ = to_nhwc(np.ascontiguousarray(x))
+    col = np.empty((N * OH * OW, KH * KW * C), dtype=x.dtype)
+    _run("_im2col", col.size, x3, C, 0, N, KH, KW, sh, sw, ph, pw, OH, OW, col)
     return col
 
 
 def col2im(col, x_shape, KH, KW, stride=1, padding=0):
-    """col (C*KH*KW, N*OH*OW) -> dx (N, C, H, W), summing overlaps; ``im2col_ref.col2im(col.T, ...)``."""
+    """col (N*OH*OW, KH*KW*C) -> dx (N, C, H, W), summing overlaps (the adjoint of ``im2col``)."""
     (sh, sw), (ph, pw) = pair(stride), pair(padding)
     N, C, H, W = x_shape
     OH, OW = conv_output_size(H, W, KH, KW, stride, padding)
-    dx = np.empty(x_shape, dtype=col.dtype)
-    _run("_col2im", col.size, np.ascontiguousarray(col), 0, N, KH, KW, sh, sw, ph, pw, OH, OW, dx)
-    return dx
+    dx3 = np.empty((N, H, W * C), dtype=col.dtype)                          # N, H, W*C
+    _run("_col2im", col.size, np.ascontiguousarray(col), C, 0, N, KH, KW, sh, sw, ph, pw, OH, OW, dx3)
+    return dx3.reshape(N, H, W, C).transpose(0, 3, 1, 2).copy()              # N, C, H, W
 
 
 def conv_forward(x, W, b=None, stride=1, padding=0, ws=None):
-    """Same as ``conv_forward_ref``: x (N, C, H, W), W (C_out, C, KH, KW) -> out (N, C_out, OH, OW).
+    """Same numbers as ``conv_forward_ref``: x (N, C, H, W), W (C_out, C, KH, KW) -> (out, saved).
 
-    x, W (and b) must share a float dtype; x must be C-contiguous.
+    ``saved`` is what ``conv_backward`` needs (x in NHWC, and col if it was kept); it lives in
+    ``ws`` and stays valid until the next call with the same workspace. x must be C-contiguous.
     """
-    ws = ws or WORKSPACE
-    (sh, sw), (ph, pw) = pair(stride), pair(padding)
-    N, C, H, Wd = x.shape
-    C_out, _, KH, KW = W.shape
-    OH, OW = conv_output_size(H, Wd, KH, KW, stride, padding)
-    K, P = C * KH * KW, OH * OW
-    Wm = W.reshape(C_out, K)                                      # C_out, C*KH*KW
+    ws = ws or Workspace()
+    N, C, H, Wd, C_out, KH, KW, sh, sw, ph, pw, OH, OW = _geometry(x.shape, W.shape, stride, padding)
+    K, P = KH * KW * C, OH * OW
+    x3, _ = to_nhwc(x, ws)                                                   # N, H, W*C
+    Wk = ws.get("Wk", (KH, KW, C, C_out), x.dtype)
+    Wk[...] = W.transpose(2, 3, 1, 0)                                        # KH, KW, C, C_out
+    Wk = Wk.reshape(K, C_out)                                                # KH*KW*C, C_out
     bias = np.zeros(C_out, x.dtype) if b is None else b
-    out = np.empty((N, C_out, P), dtype=x.dtype)                  # N, C_out, OH*OW
-    nb = chunk_size(N, K, P, x.itemsize)
+    out = np.empty((N, C_out, P), dtype=x.dtype)                             # N, C_out, OH*OW
+    keep = N * P * K * x.itemsize <= KEEP_COL_BYTES
+    nb = N if keep else _chunk(N, P * K * x.itemsize, CHUNK_BYTES)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
-        col = ws.get("col", (K, m * P), x.dtype)                  # C*KH*KW, m*OH*OW
-        _run("_im2col", col.size, x, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, col)
-        y = ws.get("y", (C_out, m * P), x.dtype)                  # C_out, m*OH*OW
-        np.dot(Wm, col, out=y)
-        _run("_rows_to_nchw", y.size, y, bias, n0, m, out)
-    return out.reshape(N, C_out, OH, OW)
+        col = ws.get("col_kept" if keep else "col", (m * P, K), x.dtype)     # m*OH*OW, KH*KW*C
+        _run("_im2col", col.size, x3, C, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, col)
+        y = ws.get("y", (m, P, C_out), x.dtype)                              # m, OH*OW, C_out
+        np.dot(col, Wk, out=y.reshape(m * P, C_out))
+        _run("_nhwc_to_nchw", y.size, y, bias, n0, m, out)
+    return out.reshape(N, C_out, OH, OW), (x.shape, x3, col if keep else None)
 
 
-def conv_backward(dout, x, W, stride=1, padding=0, need_dx=True, ws=None):
-    """Same as ``conv_backward_ref``: returns dx (or None if not need_dx), dW, db."""
-    ws = ws or WORKSPACE
-    (sh, sw), (ph, pw) = pair(stride), pair(padding)
-    N, C, H, Wd = x.shape
-    C_out, _, KH, KW = W.shape
-    OH, OW = conv_output_size(H, Wd, KH, KW, stride, padding)
-    K, P = C * KH * KW, OH * OW
-    Wm = W.reshape(C_out, K)                                      # C_out, C*KH*KW
-    dout3 = dout.reshape(N, C_out, P)                             # N, C_out, OH*OW
-    db = np.zeros(C_out, dtype=np.float64)
-    dW = np.zeros((C_out, K), dtype=x.dtype)                      # C_out, C*KH*KW
-    dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
-    nb = chunk_size(N, K, P, x.itemsize)
-    for n0 in range(0, N, nb):
-        m = min(nb, N - n0)
-        col = ws.get("col", (K, m * P), x.dtype)                  # C*KH*KW, m*OH*OW
-        _run("_im2col", col.size, x, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, col)
-        dy = ws.get("y", (C_out, m * P), x.dtype)                 # C_out, m*OH*OW
-        _run("_nchw_to_rows", dy.size, dout3, n0, m, dy, db)
-        if n0 == 0:
-            np.dot(dy, col.T, out=dW)
-        else:
-            dW += np.dot(dy, col.T, out=ws.get("dW", dW.shape, x.dtype))
-        if need_dx:
-            np.dot(Wm.T, dy, out=col)                             # dcol, reusing col's buffer
-            _run("_col2im", col.size, col, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, dx)
-    return dx, dW.reshape(W.shape), db.astype(x.dtype)
+def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None):
+    """Same numbers as ``conv_backward_ref``: returns dx (None if not need_dx), dW, db.
+
+    dout (N, C_out, OH, OW); ``saved`` from ``conv_forward`` (with the same ``ws``).
+    """
+    ws = ws or Workspace()
+    x_shape, x3, col_kept = saved
+    N, C, H, Wd, C_out, KH, KW, sh, sw, ph, pw, OH, OW = _geometry(x_shape, W.shape, stride, padding)
+    K, P = KH * KW * C, OH * OW
+    dy3, sums = to_nhwc(np.ascontiguousarray(dout), ws, "dy")            # N, OH, OW*C_out
+    db = sums.sum(axis=0).astype(W.dtype)                                    # C_out
+    dy = dy3.reshape(N * P, C_out)                                           # N*OH*OW, C_out
+    dWk = np.empty((K, C_out), dtype=W.dtype)                                # KH*KW*C, C_out
+    if col_kept is not None:
+        np.dot(col_kept.T, dy, out=dWk)
+    else:
+        nb = _chunk(N, P * K * W.itemsize, CHUNK_BYTES)
+        for n0 in range(0, N, nb):
+            m = min(nb, N - n0)
+            col = ws.get("col", (m * P, K), W.dtype)                         # m*OH*OW, KH*KW*C
+            _run("_im2col", col.size, x3, C, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, col)
+            part = np.dot(col.T, dy[n0 * P:(n0 + m) * P], out=ws.get("dWk", (K, C_out), W.dtype))
+            dWk = part.copy() if n0 == 0 else dWk + part
+    dW = dWk.reshape(KH, KW, C, C_out).transpose(3, 2, 0, 1).copy()           # C_out, C, KH, KW
+    if not need_dx:
+        return None, dW, db
+    dx = np.empty((N, C, H * Wd), dtype=W.dtype)                             # N, C, H*W
+    zeros = np.zeros(C, W.dtype)
+    if sh == sw == 1 and ph < KH and pw < KW and C >= GATHER_DX_MIN_CHANNELS:
+        # dx = conv(dout, W flipped in space, in/out channels swapped), padding K-1-p, stride 1
+        Wf = ws.get("Wf", (KH, KW, C_out, C), W.dtype)
+        Wf[...] = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1)                  # KH, KW, C_out, C
+        Wf = Wf.reshape(KH * KW * C_out, C)                                  # KH*KW*C_out, C
+        Kd, HW = KH * KW * C_out, H * Wd
+        nb = _chunk(N, HW * Kd * W.itemsize, CHUNK_BYTES)
+        for n0 in range(0, N, nb):
+            m = min(nb, N - n0)
+            cold = ws.get("col", (m * HW, Kd), W.dtype)                      # m*H*W, KH*KW*C_out
+            _run("_im2col", cold.size, dy3, C_out, n0, m, KH, KW, 1, 1, KH - 1 - ph, KW - 1 - pw,
+                 H, Wd, cold)
+            dxh = ws.get("y", (m, HW, C), W.dtype)                           # m, H*W, C
+            np.dot(cold, Wf, out=dxh.reshape(m * HW, C))
+            _run("_nhwc_to_nchw", dxh.size, dxh, zeros, n0, m, dx)
+    else:
+        dx3 = ws.get("dx3", (N, H, Wd * C), W.dtype)                         # N, H, W*C
+        Wt = W.transpose(0, 2, 3, 1).reshape(C_out, K)                       # C_out, KH*KW*C
+        nb = _chunk(N, P * K * W.itemsize, CHUNK_BYTES)
+        for n0 in range(0, N, nb):
+            m = min(nb, N - n0)
+            dcol = ws.get("col", (m * P, K), W.dtype)                        # m*OH*OW, KH*KW*C
+            np.dot(dy[n0 * P:(n0 + m) * P], Wt, out=dcol)
+            _run("_col2im", dcol.size, dcol, C, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, dx3)
+        _run("_nhwc_to_nchw", dx3.size, dx3.reshape(N, H * Wd, C), zeros, 0, N, dx)
+    return dx.reshape(N, C, H, Wd), dW, db
+
