@@ -1,0 +1,218 @@
+"""Grad-CAM (Selvaraju et al., 2017): where in the scan the model looked to score a class.
+
+For a conv layer with output A (K channels of h x w) and the score y_c of class c (the logit,
+before softmax):
+
+    alpha_k = mean over (i, j) of dy_c / dA_k[i, j]      (K,)   how much channel k pushes class c
+    cam     = ReLU( sum_k alpha_k * A_k )                (h, w) where those channels fired
+
+then upsampled (bilinear) to the image size and scaled to [0, 1].
+
+dy_c / dA comes from minicnn's own backward pass through the layers after A. The forward is the
+inference one (BatchNorm on running statistics, Dropout off), exactly as when predicting. Two
+facts of the layer contract shape the code: layers keep a backward cache only when
+``training=True``, and BatchNorm2D's backward is the training-mode (batch-statistics) gradient.
+So ``_Tape`` differentiates the inference forward itself:
+- Conv2D, ReLU, the pools, Flatten, Dense give the same output in both modes: they run
+  ``forward(x, training=True)`` (which only adds the cache) and use their own ``backward``;
+- BatchNorm2D at inference is a per-channel affine map, y = gamma (x - running_mean) / s + beta with
+  s = sqrt(running_var + eps), so  dx = dout * gamma / s;
+- Dropout at inference is the identity, so  dx = dout;
+- Sequential is walked child by child; ResidualBlock as z = main(x) + shortcut(x), y = ReLU(z):
+  dz = dout * [z > 0],  dx = main'(dz) + shortcut'(dz)  (identity shortcut: + dz).
+Side effect: the layers after A have their ``grads`` and ``cache`` overwritten (as by any backward).
+"""
+import numpy as np
+
+from minicnn.containers import ResidualBlock, Sequential
+from minicnn.layers import BatchNorm2D, Dropout
+from minicnn.viz.walk import as_batch, conv_units, flat_layers
+
+
+class _Tape:
+    """Inference-mode forward that remembers what the matching backward needs."""
+
+    def __init__(self):
+        self.masks = {}                                     # id(ResidualBlock) -> z > 0
+
+    def forward(self, layer, x):
+        if isinstance(layer, Sequential):
+            for _, child in layer.children():
+                x = self.forward(child, x)
+            return x
+        if isinstance(layer, ResidualBlock):
+            z = self.forward(layer.main, x)
+            z = z + (x if layer.shortcut is None else self.forward(layer.shortcut, x))
+            if layer.activation is None:
+                self.masks[id(layer)] = None
+                return z
+            self.masks[id(layer)] = z > 0
+            return np.maximum(z, 0)
+        if isinstance(layer, (BatchNorm2D, Dropout)):
+            return layer.forward(x, training=False)
+        if layer.buffers:
+            raise NotImplementedError(f"Grad-CAM cannot differentiate {type(layer).__name__} at "
+                                      f"inference (it has running statistics)")
+        return layer.forward(x, training=True)              # same output; keeps the cache
+
+    def backward(self, layer, dout):
+        if isinstance(layer, Sequential):
+            for _, child in reversed(layer.children()):
+                dout = self.backward(child, dout)
+            return dout
+        if isinstance(layer, ResidualBlock):
+            mask = self.masks[id(layer)]
+            dz = dout if mask is None else dout * mask
+            dx = self.backward(layer.main, dz)
+            return dx + (dz if layer.shortcut is None else self.backward(layer.shortcut, dz))
+        if isinstance(layer, BatchNorm2D):
+            eps = layer.get_config()["eps"]
+            scale = layer.params["gamma"] / np.sqrt(layer.buffers["running_var"] + eps)  # C,
+            return dout * scale[:, None, None]
+        if isinstance(layer, Dropout):
+            return dout
+        return layer.backward(dout)
+
+
+def find_layer(layers, layer=None):
+    """Index into ``layers`` (from flat_layers) of the Grad-CAM target.
+
+    layer: None = the output of the last conv unit (last Conv2D with its BatchNorm2D/ReLU, or
+    last ResidualBlock), i.e. the last spatial feature map before pooling/flattening;
+    a name from flat_layers ("12", "4"); an int index; or the Layer object itself.
+    """
+    if layer is None:
+        units = conv_units(layers)
+        if not units:
+            raise ValueError("the model has no Conv2D or ResidualBlock to compute Grad-CAM on")
+        return units[-1][1]
+    for i, (name, obj) in enumerate(layers):
+        if obj is layer or name == str(layer):
+            return i
+    if isinstance(layer, int) and -len(layers) <= layer < len(layers):
+        return layer % len(layers)
+    raise ValueError(f"no layer {layer!r}; the model's layers are: {', '.join(n for n, _ in layers)}")
+
+
+class CAMPass:
+    """One forward of ``x`` keeping the target activation; ``cam(c)`` then backprops class c.
+
+    x: (C, H, W) or (N, C, H, W) model input. Attributes: activation A (N, K, h, w), logits
+    (N, classes), probs (N, classes), layer_name, image_size (H, W).
+    The backward caches live in the layers: run ``cam``/``gradient`` before the model's next forward.
+    """
+
+    def __init__(self, model, x, layer=None):
+        x = as_batch(x)
+        self.image_size = x.shape[2:]
+        layers = flat_layers(model)
+        t = find_layer(layers, layer)
+        self.layer_name = f"{layers[t][0]} ({type(layers[t][1]).__name__})"
+        a = x
+        for _, obj in layers[:t + 1]:
+            a = obj.forward(a, training=False)
+        if a.ndim != 4:
+            raise ValueError(f"Grad-CAM needs a (N, K, h, w) feature map; layer {self.layer_name} "
+                             f"outputs shape {a.shape}")
+        self.activation = a                                 # N,K,h,w
+        self._tape, self._after = _Tape(), [obj for _, obj in layers[t + 1:]]
+        for obj in self._after:
+            a = self._tape.forward(obj, a)
+        self.logits = a                                     # N,classes
+        z = a - a.max(axis=1, keepdims=True)
+        self.probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+
+    def gradient(self, class_index):
+        """dy_c / dA: (N, K, h, w), for class_index an int or one class per image (N,)."""
+        n, k = self.logits.shape
+        onehot = np.zeros_like(self.logits)
+        onehot[np.arange(n), np.broadcast_to(class_index, (n,))] = 1.0   # d y_c / d logits
+        d = onehot
+        for obj in reversed(self._after):
+            d = self._tape.backward(obj, d)
+        return d
+
+    def cam(self, class_index=None):
+        """Heatmaps (N, H, W) in [0, 1] for class_index (None = each image's predicted class)."""
+        if class_index is None:
+            class_index = self.probs.argmax(axis=1)
+        alpha = self.gradient(class_index).mean(axis=(2, 3))              # N,K
+        cam = np.maximum(np.einsum("nk,nkhw->nhw", alpha, self.activation), 0)   # N,h,w
+        heat = np.stack([upsample_bilinear(c, self.image_size) for c in cam])    # N,H,W
+        top = heat.max(axis=(1, 2), keepdims=True)
+        return np.divide(heat, top, out=np.zeros_like(heat), where=top > 0)
+
+
+def grad_cam(model, x, class_index=None, layer=None):
+    """Grad-CAM heatmaps (N, H, W) in [0, 1] and probabilities (N, classes) for input x.
+
+    x: (C, H, W) or (N, C, H, W), preprocessed as in training. class_index: None = predicted.
+    """
+    p = CAMPass(model, x, layer)
+    return p.cam(class_index), p.probs
+
+
+def upsample_bilinear(a, size):
+    """Resize a 2-D map (h, w) to size (H, W) by bilinear interpolation (pixel centres aligned).
+
+    Output pixel (i, j) samples the input at y = (i + 0.5) * h / H - 0.5 (clipped to the edge).
+    """
+    a = np.asarray(a, dtype=np.float64)
+    (h, w), (H, W) = a.shape, size
+
+    def axis(n_in, n_out):
+        src = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        i0 = np.floor(src).astype(int)
+        return i0, np.minimum(i0 + 1, n_in - 1), src - i0   # left index, right index, weight
+
+    y0, y1, wy = axis(h, H)
+    x0, x1, wx = axis(w, W)
+    top = a[y0][:, x0] * (1 - wx) + a[y0][:, x1] * wx       # H,W
+    bottom = a[y1][:, x0] * (1 - wx) + a[y1][:, x1] * wx    # H,W
+    return top * (1 - wy)[:, None] + bottom * wy[:, None]
+
+
+def plot_gradcam(model, x, path, images=None, labels=None, classes=None, all_classes=False,
+                 layer=None, alpha=0.45):
+    """One row per image: the scan, then the Grad-CAM heatmap over it. Returns the Path.
+
+    x:           (N, C, H, W) model inputs (or one (C, H, W)).
+    images:      the same scans for display (uint8, (N, C, H, W)); default: x.
+    labels:      optional true classes (N,), shown over the scan.
+    classes:     class names (default "class 0", ...).
+    all_classes: one heatmap per class instead of only the predicted class.
+    """
+    from minicnn.viz._plot import display_image, new_figure, save, show_image
+    x = as_batch(x)
+    images = x if images is None else as_batch(images)
+    p = CAMPass(model, x, layer)
+    n, k = p.probs.shape
+    classes = [f"class {c}" for c in range(k)] if classes is None else list(classes)
+    pred = p.probs.argmax(axis=1)
+    targets = list(range(k)) if all_classes else [None]
+    heats = [p.cam(c) for c in targets]                     # each N,H,W
+    cols = 1 + len(targets)
+    fig = new_figure(2.3 * cols + 0.8, 2.5 * n + 0.6)
+    _, c_a, h_a, w_a = p.activation.shape
+    fig.suptitle(f"Grad-CAM at layer {p.layer_name}, feature map {c_a}×{h_a}×{w_a}")
+    axes = np.array(fig.subplots(n, cols)).reshape(n, cols)
+    for i in range(n):
+        show_image(axes[i, 0], images[i])
+        truth = f"true: {classes[labels[i]]}" if labels is not None else f"image {i}"
+        axes[i, 0].set_title(truth, fontsize=9)
+        for j, (c, heat) in enumerate(zip(targets, heats), start=1):
+            ax = axes[i, j]
+            scan = display_image(images[i])
+            ax.imshow(scan, cmap="gray" if scan.ndim == 2 else None, vmin=0, vmax=1)
+            ax.imshow(heat[i], cmap="jet", alpha=alpha, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            c = pred[i] if c is None else c
+            mark = "pred " if all_classes and c == pred[i] else ("pred: " if not all_classes else "")
+            color = "black" if labels is None or c != pred[i] or pred[i] == labels[i] else "firebrick"
+            ax.set_title(f"{mark}{classes[c]} ({p.probs[i, c]:.2f})", fontsize=9, color=color)
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    fig.colorbar(ScalarMappable(Normalize(0, 1), "jet"), ax=axes, shrink=0.6,
+                 label="relative importance")
+    return save(fig, path)
