@@ -1,0 +1,72 @@
+"""``minicnn evaluate``: score a checkpoint on a labelled image folder.
+
+    minicnn evaluate --checkpoint runs/cnn5/best.npz --data brain-tumor-mri/Testing
+    minicnn evaluate --checkpoint runs/cnn5/best.npz --data DIR --train-data DIR --json
+
+Images are decoded at the checkpoint's image size and colour and standardised with its saved
+statistics. With ``--train-data``, the accuracy is also reported on only those test images that
+the leakage audit finds are not copies of training images (exact or near duplicates).
+"""
+import json
+
+from minicnn.cli import CLIError
+
+
+def register(subparsers):
+    p = subparsers.add_parser("evaluate", help="accuracy, per-class metrics, confusion matrix",
+                              description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p.add_argument("--checkpoint", required=True, metavar="FILE", help="a .npz written by train")
+    p.add_argument("--data", required=True, metavar="DIR",
+                   help="test images <DIR>/<class>/*.jpg (or a Kaggle root: its Testing/)")
+    p.add_argument("--train-data", metavar="DIR",
+                   help="the training folder: also report accuracy without its copies")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def align_classes(ds, classes):
+    """Relabel ``ds`` to the checkpoint's class order; every folder class must be known to it."""
+    unknown = [c for c in ds.classes if c not in classes]
+    if unknown:
+        raise CLIError(f"the data has class(es) {', '.join(unknown)} that the checkpoint does not "
+                       f"know (it was trained on {', '.join(classes)})")
+    from minicnn.data import Dataset
+    remap = [classes.index(c) for c in ds.classes]
+    return Dataset(ds.images, [remap[k] for k in ds.labels], classes, ds.paths, ds.image_size,
+                   ds.color)
+
+
+def copies_of_training(test_ds, train_ds):
+    """bool (N_test,): True where a test image duplicates (exactly or nearly) a training image."""
+    import numpy as np
+    from minicnn.data import find_duplicate_groups
+    groups = find_duplicate_groups(np.concatenate([train_ds.images, test_ds.images]))
+    return np.isin(groups[len(train_ds):], groups[:len(train_ds)])
+
+
+def run(args):
+    from minicnn.cli.train import load_data
+    from minicnn.training import evaluate, format_report, load_checkpoint
+
+    model = load_checkpoint(args.checkpoint)
+    meta = model.metadata
+    missing = [k for k in ("classes", "image_size", "color") if k not in meta]
+    if missing:
+        raise CLIError(f"{args.checkpoint} has no {', '.join(missing)} in its metadata "
+                       f"(evaluate needs a checkpoint written by minicnn train / fit)")
+    ds = align_classes(load_data(args.data, meta["image_size"], meta["color"], split="Testing"),
+                       meta["classes"])
+    exclude = None
+    if args.train_data:
+        train = load_data(args.train_data, meta["image_size"], meta["color"])
+        exclude = copies_of_training(ds, train)
+    result = evaluate(model, ds, batch_size=args.batch_size, exclude=exclude)
+    result.pop("probs")
+    result["checkpoint"] = args.checkpoint
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.checkpoint} on {args.data}")
+        print(format_report(result))
+    return 0

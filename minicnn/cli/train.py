@@ -1,0 +1,119 @@
+"""``minicnn train``: train one of the report's models and keep its checkpoints.
+
+    minicnn train --model mini_resnet                     # the bundled 64x64 dataset
+    minicnn train --model cnn5 --data brain-tumor-mri/Training --image-size 150 --epochs 30
+
+The data (a class-per-folder directory, or a Kaggle root holding Training/) is split 8:2 into
+training and validation, stratified by class, with duplicate images kept on one side. Checkpoints
+go to ``--out`` (default runs/<model>/): best.npz, last.npz, history.json.
+"""
+import os
+
+from minicnn.cli import CLIError
+
+MODELS = ("cnn5", "mini_vgg", "mini_resnet")
+
+
+def register(subparsers):
+    p = subparsers.add_parser("train", help="train cnn5, mini_vgg or mini_resnet",
+                              description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p.add_argument("--model", required=True, choices=MODELS, help="which architecture")
+    p.add_argument("--data", metavar="DIR", help="image folder <DIR>/<class>/*.jpg, or a Kaggle "
+                   "root with Training/ (default: the bundled 64x64 dataset)")
+    p.add_argument("--image-size", type=int, metavar="N", help="resize images to NxN "
+                   "(default 64; the bundled data is 64x64 only)")
+    p.add_argument("--color", choices=("grayscale", "rgb"), default="grayscale")
+    p.add_argument("--epochs", type=int, default=10, metavar="N")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N")
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="seeds the weights, the split, the shuffling and augmentation")
+    p.add_argument("--out", metavar="DIR", help="checkpoint folder (default runs/<model>)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
+    p.add_argument("--schedule", choices=("constant", "cosine", "step"), default="constant",
+                   help="learning-rate schedule over the epochs")
+    p.add_argument("--augment", action="store_true",
+                   help="random flips, shifts and rotations of training batches")
+    p.add_argument("--val-fraction", type=float, default=0.2, metavar="F")
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help="stop after this many epochs without a better validation accuracy")
+    p.add_argument("--standardize", choices=("dataset", "per_batch"), default="dataset",
+                   help="dataset: per-channel statistics of the training split; "
+                        "per_batch: each batch by its own mean/std (the report's way)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.npz")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=run)
+
+
+def load_data(path, image_size, color, split="Training"):
+    """A class-per-folder directory, or a Kaggle root (then its ``split`` folder) -> Dataset."""
+    from minicnn.data import load_folder
+    from minicnn.data.folders import kaggle_split_dir
+    if not os.path.isdir(path):
+        raise CLIError(f"data folder {path} does not exist")
+    try:
+        path = kaggle_split_dir(path, split)
+    except ValueError:
+        pass                                   # not a Kaggle root: the folder holds the classes
+    return load_folder(path, image_size=image_size, color=color)
+
+
+def load_dataset(args):
+    """--data (any size) or the bundled dataset (its own size only) -> Dataset."""
+    if args.image_size is not None and args.image_size < 1:
+        raise CLIError(f"--image-size must be a positive number of pixels, got {args.image_size}")
+    if args.data:
+        return load_data(args.data, args.image_size or 64, args.color)
+    from minicnn.data import load_bundled
+    ds = load_bundled()
+    if args.image_size not in (None, ds.image_size):
+        raise CLIError(f"the bundled dataset is {ds.image_size}x{ds.image_size}; for "
+                       f"--image-size {args.image_size} give --data DIR (e.g. the Kaggle folder)")
+    if args.color != ds.color:
+        raise CLIError(f"the bundled dataset is {ds.color}; for --color {args.color} give --data DIR")
+    return ds
+
+
+def split(ds, val_fraction, seed):
+    """Stratified train/val split that keeps duplicate images together; returns (train, val, info)."""
+    from minicnn.data import find_duplicate_groups, train_val_split
+    groups = find_duplicate_groups(ds)
+    train, val = train_val_split(ds, val_fraction, seed=seed, groups=groups)
+    info = {"val_fraction": val_fraction, "seed": seed, "duplicates_kept_together": True,
+            "n_train": len(train), "n_val": len(val)}
+    return train, val, info
+
+
+def run(args):
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if not 0 < args.val_fraction < 1:
+        raise CLIError(f"--val-fraction must lie between 0 and 1, got {args.val_fraction}")
+    from minicnn.data import Augmenter
+    from minicnn.models import build
+    from minicnn.optim import Adam
+    from minicnn.training import fit
+
+    ds = load_dataset(args)
+    train, val, info = split(ds, args.val_fraction, args.seed)
+    model = build(args.model, input_shape=ds.images.shape[1:], num_classes=len(ds.classes),
+                  seed=args.seed)
+    out = args.out or os.path.join("runs", args.model)
+    info["data"] = os.path.abspath(args.data) if args.data else "bundled"
+    history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size,
+                  optimizer=Adam(model, lr=args.lr, weight_decay=args.weight_decay),
+                  lr_schedule=args.schedule, early_stopping=args.early_stopping,
+                  augment=Augmenter(rng=args.seed) if args.augment else None,
+                  standardize=args.standardize, out_dir=out, seed=args.seed, resume=args.resume,
+                  verbose=not args.quiet, metadata={"split": info})
+    if history.stop_reason == "interrupted":
+        return 130                             # fit printed where the checkpoint is
+    if history.stop_reason == "non_finite_loss":
+        return 1
+    best = history.best_epoch
+    if best is not None:
+        print(f"best checkpoint: {os.path.join(out, 'best.npz')} (val_acc "
+              f"{history.history['val_accuracy'][best - 1]:.4f} at epoch {best}); last: "
+              f"{os.path.join(out, 'last.npz')}; history: {os.path.join(out, 'history.json')}")
+    return 0
