@@ -112,7 +112,7 @@ def mini_resnet(input_shape=(1, 64, 64), num_classes=4, seed=0, dtype=np.float32
     max pool 3x3 stride 2 padding 1 -- which cuts H and W by 4 before the blocks, so the blocks
     (the expensive part) run on 16x16 maps at 64x64 input; ``ResidualBlock.basic(64, 64)`` for
     the identity blocks (conv3x3-BN-ReLU-conv3x3-BN, add the input, ReLU). Only 64 channels
-    throughout, so the whole model has about 0.16M parameters: the smallest and fastest of the three.
+    throughout, so the whole model has about 0.15M parameters: the smallest and fastest of the three.
 
     Shape: (N, C, H, W) -> (N, num_classes); any H, W >= 1 works (the stem pads).
     """
