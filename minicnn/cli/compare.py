@@ -1,0 +1,25 @@
+"""``minicnn compare``: a table and a bar chart of trained runs beside the report's numbers.
+
+    minicnn compare runs/cnn5 runs/mini_vgg runs/mini_resnet --out runs/compare
+
+Each RUN_DIR holds best.npz and history.json (as written by ``minicnn train``). Writes
+compare.md (accuracy, parameters, FLOPs, training time, and the source of every number) and
+compare.png, and prints the table.
+"""
+
+
+def register(subparsers):
+    p = subparsers.add_parser("compare", help="compare runs with each other and with the report",
+                              description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="folders holding best.npz")
+    p.add_argument("--out", default=".", metavar="DIR", help="where compare.md and compare.png "
+                   "go (default: the current folder)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from minicnn.viz.compare import compare_runs
+    md, png = compare_runs(args.runs, args.out)
+    print(md.read_text(encoding="utf-8").split("\n\n![")[0])
+    print(f"\nwrote {md} and {png}")
+    return 0

@@ -1,0 +1,140 @@
+"""One checkpoint, every figure, one Markdown page: what ``minicnn report`` writes.
+
+    model = minicnn.load("runs/mini_resnet/best.npz")
+    val, where = evaluation_data(model.metadata)          # the validation split it was chosen on
+    write_report(model, val, "runs/mini_resnet/report", checkpoint="runs/mini_resnet/best.npz",
+                 data_description=where)
+
+report/ then holds curves.png, confusion.png, feature_maps.png, gradcam.png,
+gradcam_classes.png, mistakes.png and report.md, which shows them with the headline numbers.
+"""
+import datetime
+import os
+from pathlib import Path
+
+import numpy as np
+
+PRETTY = {"cnn5": "CNN5", "mini_vgg": "Mini-VGGNet", "mini_resnet": "Mini-ResNet"}
+
+
+def evaluation_data(meta, data=None):
+    """(Dataset, description) to evaluate a checkpoint on, from its metadata.
+
+    data None, or the folder the checkpoint was trained on: the validation split it was selected
+    on, rebuilt from ``meta["split"]`` (fraction, seed, duplicates kept together), so no training
+    image is scored. Any other folder (e.g. a Testing split): all of its images.
+    """
+    from minicnn.cli.evaluate import align_classes
+    from minicnn.cli.train import load_data, split
+    info = meta.get("split") or {}
+    source = info.get("data", "bundled")
+    same = data is None or (source != "bundled" and os.path.abspath(data) == source)
+    if not same:
+        ds = align_classes(load_data(os.fspath(data), meta["image_size"], meta["color"],
+                                     split="Testing"), meta["classes"])
+        return ds, f"all {len(ds)} images of {data}"
+    if source == "bundled":
+        from minicnn.data import load_bundled
+        ds = load_bundled()
+        name = "the bundled dataset"
+    else:
+        ds = load_data(source, meta["image_size"], meta["color"])
+        name = source
+    fraction, seed = info.get("val_fraction", 0.2), info.get("seed", meta.get("seed", 0))
+    _, val, _ = split(ds, fraction, seed)
+    val = align_classes(val, meta["classes"])
+    return val, (f"the validation split of {name} ({fraction:.0%}, seed {seed}, {len(val)} "
+                 f"images; not seen in training)")
+
+
+def pick_examples(labels, probs, per_class=1):
+    """Indices of the first correctly classified image(s) of each class (any image if none)."""
+    pred = probs.argmax(axis=1)
+    out = []
+    for k in range(probs.shape[1]):
+        idx = np.flatnonzero(labels == k)
+        good = idx[pred[idx] == k]
+        out += list((good if len(good) else idx)[:per_class])
+    return out
+
+
+def _metrics_table(result):
+    rows = ["| class | precision | recall | F1 | images |", "|---|---:|---:|---:|---:|"]
+    for name, m in result["per_class"].items():
+        rows.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | "
+                    f"{m['support']} |")
+    return "\n".join(rows)
+
+
+def write_report(model, dataset, out_dir, checkpoint=None, data_description="", history=None,
+                 n_gradcam=1, max_channels=16, max_mistakes=16):
+    """Evaluate ``model`` on ``dataset`` and write every figure plus report.md into ``out_dir``.
+
+    dataset: a minicnn.data.Dataset (uint8 images) labelled in the model's class order.
+    history: a History / dict / history.json path; default: history.json beside ``checkpoint``.
+    n_gradcam: Grad-CAM images per class. Returns the Path of report.md.
+    """
+    from minicnn.training import evaluate
+    from minicnn.training.inference import make_transform
+    from minicnn.viz import (plot_confusion_matrix, plot_feature_maps, plot_gradcam,
+                             plot_history, plot_misclassified)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = getattr(model, "metadata", None) or {}
+    result = evaluate(model, dataset)
+    classes, probs, labels = result["classes"], result["probs"], np.asarray(dataset.labels)
+    to_input = make_transform(meta.get("preprocessing"), model.dtype)
+    name = PRETTY.get(meta.get("model_name"), meta.get("model_name") or type(model).__name__)
+    figures = []                                        # (section title, file, caption)
+
+    if history is None and checkpoint is not None:
+        beside = Path(checkpoint).parent / "history.json"
+        history = beside if beside.is_file() else None
+    if history is not None:
+        plot_history(history, out / "curves.png", title=f"{name}: training history")
+        figures.append(("Training curves", "curves.png", "Loss and accuracy per epoch; the star "
+                        "marks the best validation epoch (the checkpoint kept as best.npz)."))
+    plot_confusion_matrix(result["confusion_matrix"], classes, out / "confusion.png",
+                          title=f"{name}: confusion matrix")
+    figures.append(("Confusion matrix", "confusion.png", "Rows are the true class, columns the "
+                    "prediction; the right panel divides each row by its total (recall)."))
+    first = pick_examples(labels, probs)[0]
+    plot_feature_maps(model, to_input(dataset.images[first:first + 1])[0], out / "feature_maps.png",
+                      image=dataset.images[first], max_channels=max_channels,
+                      title=f"{name}: feature maps of one {classes[labels[first]]} scan")
+    figures.append(("Feature maps", "feature_maps.png", "What each conv layer (or residual block) "
+                    f"outputs for one image: the first {max_channels} channels, each scaled to "
+                    "its own range."))
+    idx = pick_examples(labels, probs, n_gradcam)
+    x = to_input(dataset.images[idx])
+    plot_gradcam(model, x, out / "gradcam.png", images=dataset.images[idx], labels=labels[idx],
+                 classes=classes)
+    plot_gradcam(model, x[:2], out / "gradcam_classes.png", images=dataset.images[idx[:2]],
+                 labels=labels[idx[:2]], classes=classes, all_classes=True)
+    figures.append(("Grad-CAM", "gradcam.png", "Where the model looked: the class-activation "
+                    "map of the predicted class (red = most important) over the scan."))
+    figures.append(("Grad-CAM for every class", "gradcam_classes.png", "The same scans, one map "
+                    "per class: what in the image speaks for each class (probability in brackets)."))
+    plot_misclassified(dataset.images, labels, probs, classes, out / "mistakes.png",
+                       max_images=max_mistakes, title=f"{name}: most confident mistakes")
+    figures.append(("Most confident mistakes", "mistakes.png", "Wrong predictions with the "
+                    "highest predicted probability, true and predicted class over each scan."))
+
+    when = datetime.date.today().isoformat()
+    lines = [f"# {name}: minicnn report", ""]
+    if checkpoint is not None:
+        lines.append(f"Checkpoint `{checkpoint}`" + (f", epoch {meta['epoch']}" if "epoch" in meta
+                                                     else "") + ".")
+    lines += [f"Evaluated on {data_description or f'{len(labels)} labelled images'}, {when}.", "",
+              f"**Accuracy {result['accuracy']:.1%}** on n = {result['n']} images "
+              f"(macro F1 {result['macro_f1']:.3f}, mean cross-entropy {result['loss']:.3f}).", "",
+              _metrics_table(result), ""]
+    if "validation split" in (data_description or ""):
+        lines += ["These are validation numbers (a split of the Training folder that the model "
+                  "never trained on, but on which the best epoch was chosen), not results on the "
+                  "official Testing split.", ""]
+    for title, file, caption in figures:
+        lines += [f"## {title}", "", f"![{title}]({file})", "", caption, ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
