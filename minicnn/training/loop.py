@@ -128,6 +128,29 @@ def _best_so_far(history):
     return scores[best_i], len(scores) - 1 - best_i
 
 
+def _training_meta(model, info, metadata, x, std, seed, epochs, batch_size, optimizer,
+                   lr_schedule, augment, early_stopping):
+    """The checkpoint metadata: how the model was built, what it expects, how it was trained."""
+    meta = {**(getattr(model, "metadata", None) or {}), **info, **(metadata or {})}
+    meta.pop("interrupted_in_epoch", None)
+    schedule = lr_schedule if isinstance(lr_schedule, str) or lr_schedule is None else "custom"
+    meta.update(input_shape=list(x.shape[1:]), seed=seed,
+                preprocessing=None if std is None else std.to_dict(),
+                training={"epochs": epochs, "batch_size": batch_size,
+                          "optimizer": type(optimizer).__name__, "lr_schedule": schedule,
+                          "augment": _describe(augment), "early_stopping": early_stopping})
+    return meta
+
+
+def _save(out_dir, model, meta, history, optimizer, best=False):
+    """last.npz (+ optimizer state and history), best.npz if asked, and history.json."""
+    if best:
+        ckpt.save_checkpoint(os.path.join(out_dir, ckpt.BEST), model, meta)
+    ckpt.save_checkpoint(os.path.join(out_dir, ckpt.LAST), model,
+                         {**meta, "history": history.to_dict()}, optimizer)
+    history.to_json(os.path.join(out_dir, ckpt.HISTORY))
+
+
 def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_schedule=None,
         early_stopping=None, augment=None, standardize="dataset", out_dir=None, seed=0,
         resume=False, verbose=True, callbacks=(), metadata=None):
@@ -154,31 +177,24 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
     if optimizer is None:
         from minicnn.optim import Adam
         optimizer = Adam(model, lr=1e-3)
-    schedule = get_schedule(lr_schedule, optimizer.lr, epochs)
+    schedule = get_schedule(lr_schedule, optimizer.lr, epochs)    # before resume changes .lr
     std = _make_standardizer(standardize, x)
-    history, start = History(), 0
+    history = History()
     if resume:
         if out_dir is None:
             raise ValueError("resume=True needs out_dir (the folder holding last.npz)")
         saved = ckpt.restore(os.path.join(out_dir, ckpt.LAST), model, optimizer)
         history = History.from_dict(saved.get("history") or {})
-        start = int(saved["epoch"])
         if saved.get("preprocessing") and std is not None:
             from minicnn.data import Standardizer
             std = Standardizer.from_dict(saved["preprocessing"])   # exactly what it trained with
     transform = make_transform(std, model.dtype)
-    meta = {**(getattr(model, "metadata", None) or {}), **info, **(metadata or {}),
-            "input_shape": list(x.shape[1:]),
-            "preprocessing": None if std is None else std.to_dict(), "seed": seed,
-            "training": {"epochs": epochs, "batch_size": batch_size,
-                         "optimizer": type(optimizer).__name__,
-                         "lr_schedule": lr_schedule if isinstance(lr_schedule, str) else
-                         (None if lr_schedule is None else "custom"),
-                         "augment": _describe(augment),
-                         "early_stopping": early_stopping}}
+    meta = _training_meta(model, info, metadata, x, std, seed, epochs, batch_size, optimizer,
+                          lr_schedule, augment, early_stopping)
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
     say = print if verbose else (lambda *a, **k: None)
+    start = history.epochs
     if start >= epochs:
         say(f"already trained for {start} epochs (asked for {epochs}); nothing to do")
         return history
@@ -187,7 +203,7 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
         + (f", validating on {len(xv)}" if xv is not None else "")
         + (f", resuming after epoch {start}" if start else "")
         + (f"; checkpoints in {out_dir}" if out_dir else ""))
-    good = ckpt.snapshot(model)
+    good = ckpt.snapshot(model)                      # the weights to roll back to on NaN
     history.stop_reason = history.message = None
     best, stale = _best_so_far(history)
     epoch = start
@@ -216,11 +232,7 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
             say(format_epoch(epoch, epochs, logs) + ("  *" if improved else ""), flush=True)
             if out_dir is not None:
                 meta.update(epoch=epoch, val_accuracy=val_acc)
-                if improved:
-                    ckpt.save_checkpoint(os.path.join(out_dir, ckpt.BEST), model, meta)
-                ckpt.save_checkpoint(os.path.join(out_dir, ckpt.LAST), model,
-                                     {**meta, "history": history.to_dict()}, optimizer)
-                history.to_json(os.path.join(out_dir, ckpt.HISTORY))
+                _save(out_dir, model, meta, history, optimizer, best=improved)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
             if early_stopping is not None and stale >= early_stopping:
@@ -235,8 +247,7 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
         if out_dir is not None and ckpt.all_finite(model):
             # keep the progress made in this epoch; a resume restarts the epoch from these weights
             meta.update(epoch=history.epochs, interrupted_in_epoch=epoch)
-            ckpt.save_checkpoint(os.path.join(out_dir, ckpt.LAST), model,
-                                 {**meta, "history": history.to_dict()}, optimizer)
+            _save(out_dir, model, meta, history, optimizer)
             history.message += (f"; saved {os.path.join(out_dir, ckpt.LAST)} and "
                                 f"{ckpt.HISTORY} (resume to continue)")
     except _NonFinite as e:
