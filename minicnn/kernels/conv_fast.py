@@ -16,7 +16,8 @@ What changes from the reference (the numbers do not: tests hold this file to the
    backward recomputes it chunk by chunk (saving GBs on 150x150 inputs).
 5. All buffers come from a ``Workspace`` (one per layer), allocated once and reused every step.
 
-Layouts: col (n*OH*OW, KH*KW*C) rows (n, oh, ow), columns (kh, kw, c); Wk = W as (KH*KW*C, C_out).
+Layouts: col (n*OH*OW, KH*KW*C) rows (n, oh, ow), columns (kh, kw, c); Wt = W as (C_out, KH*KW*C)
+with the same column order (a per-filter transpose of W's (C, KH*KW)), so y = col @ Wt.T.
 """
 import types
 
@@ -26,7 +27,7 @@ from numba import njit, prange
 from minicnn.kernels.im2col_ref import conv_output_size, pair
 
 CHUNK_BYTES = 16 << 20           #: target size of one chunk's col (the im2col -> GEMM working set)
-KEEP_COL_BYTES = 64 << 20        #: keep forward's col for backward if the whole batch's fits here
+KEEP_COL_BYTES = 128 << 20       #: keep forward's col for backward if the whole batch's fits here
 GATHER_DX_MIN_CHANNELS = 16      #: stride-1 convs with at least this many input channels gather dx
 PARALLEL_MIN_ELEMENTS = 1 << 16  #: below this many elements a kernel runs on one thread
 
@@ -100,26 +101,35 @@ def _col2im(col, C, n0, nb, KH, KW, sh, sw, ph, pw, OH, OW, dx3):
                             dx3[n0 + i, ih, iw * C:iw * C + C] += col[r, d:d + C]
 
 
+TILE = 32   # transposes go tile by tile (TILE positions x TILE channels) to stay in L1 cache
+
+
 def _nchw_to_nhwc(x, n0, nb, out, sums):
     """out[i, p, c] = x[n0+i, c, p]  (x: (N, C, P)); sums[n0+i, c] = sum over p of x[n0+i, c, :]."""
     C, P = x.shape[1], x.shape[2]
     for i in prange(nb):
         for c in range(C):
-            s = 0.0
-            for p in range(P):
-                v = x[n0 + i, c, p]
-                out[i, p, c] = v
-                s += v
-            sums[n0 + i, c] = s
+            sums[n0 + i, c] = 0.0
+        for p0 in range(0, P, TILE):
+            for c0 in range(0, C, TILE):
+                for c in range(c0, min(c0 + TILE, C)):
+                    s = 0.0
+                    for p in range(p0, min(p0 + TILE, P)):
+                        v = x[n0 + i, c, p]
+                        out[i, p, c] = v
+                        s += v
+                    sums[n0 + i, c] += s
 
 
 def _nhwc_to_nchw(y, b, n0, nb, out):
     """out[n0+i, c, p] = y[i, p, c] + b[c]   (y: (nb, P, C), out: (N, C, P))."""
     C, P = out.shape[1], out.shape[2]
     for i in prange(nb):
-        for c in range(C):
-            for p in range(P):
-                out[n0 + i, c, p] = y[i, p, c] + b[c]
+        for p0 in range(0, P, TILE):
+            for c0 in range(0, C, TILE):
+                for c in range(c0, min(c0 + TILE, C)):
+                    for p in range(p0, min(p0 + TILE, P)):
+                        out[n0 + i, c, p] = y[i, p, c] + b[c]
 
 
 def _renamed(f, suffix):
@@ -194,9 +204,9 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None):
     N, C, H, Wd, C_out, KH, KW, sh, sw, ph, pw, OH, OW = _geometry(x.shape, W.shape, stride, padding)
     K, P = KH * KW * C, OH * OW
     x3, _ = to_nhwc(x, ws)                                                   # N, H, W*C
-    Wk = ws.get("Wk", (KH, KW, C, C_out), x.dtype)
-    Wk[...] = W.transpose(2, 3, 1, 0)                                        # KH, KW, C, C_out
-    Wk = Wk.reshape(K, C_out)                                                # KH*KW*C, C_out
+    Wt = ws.get("Wt", (C_out, KH * KW, C), x.dtype)
+    Wt[...] = W.reshape(C_out, C, KH * KW).transpose(0, 2, 1)               # C_out, KH*KW, C
+    Wt = Wt.reshape(C_out, K)                                                # C_out, KH*KW*C
     bias = np.zeros(C_out, x.dtype) if b is None else b
     out = np.empty((N, C_out, P), dtype=x.dtype)                             # N, C_out, OH*OW
     keep = N * P * K * x.itemsize <= KEEP_COL_BYTES
@@ -206,9 +216,9 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None):
         col = ws.get("col_kept" if keep else "col", (m * P, K), x.dtype)     # m*OH*OW, KH*KW*C
         _run("_im2col", col.size, x3, C, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, col)
         y = ws.get("y", (m, P, C_out), x.dtype)                              # m, OH*OW, C_out
-        np.dot(col, Wk, out=y.reshape(m * P, C_out))
+        np.dot(col, Wt.T, out=y.reshape(m * P, C_out))
         _run("_nhwc_to_nchw", y.size, y, bias, n0, m, out)
-    return out.reshape(N, C_out, OH, OW), (x.shape, x3, col if keep else None)
+    return out.reshape(N, C_out, OH, OW), (x.shape, x3, Wt, col if keep else None)
 
 
 def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None):
@@ -217,32 +227,34 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None):
     dout (N, C_out, OH, OW); ``saved`` from ``conv_forward`` (with the same ``ws``).
     """
     ws = ws or Workspace()
-    x_shape, x3, col_kept = saved
+    x_shape, x3, Wt, col_kept = saved
     N, C, H, Wd, C_out, KH, KW, sh, sw, ph, pw, OH, OW = _geometry(x_shape, W.shape, stride, padding)
     K, P = KH * KW * C, OH * OW
     dy3, sums = to_nhwc(np.ascontiguousarray(dout), ws, "dy")            # N, OH, OW*C_out
     db = sums.sum(axis=0).astype(W.dtype)                                    # C_out
     dy = dy3.reshape(N * P, C_out)                                           # N*OH*OW, C_out
-    dWk = np.empty((K, C_out), dtype=W.dtype)                                # KH*KW*C, C_out
+    dWt = np.empty((C_out, K), dtype=W.dtype)                                # C_out, KH*KW*C
     if col_kept is not None:
-        np.dot(col_kept.T, dy, out=dWk)
+        np.dot(dy.T, col_kept, out=dWt)
     else:
         nb = _chunk(N, P * K * W.itemsize, CHUNK_BYTES)
         for n0 in range(0, N, nb):
             m = min(nb, N - n0)
             col = ws.get("col", (m * P, K), W.dtype)                         # m*OH*OW, KH*KW*C
             _run("_im2col", col.size, x3, C, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, col)
-            part = np.dot(col.T, dy[n0 * P:(n0 + m) * P], out=ws.get("dWk", (K, C_out), W.dtype))
-            dWk = part.copy() if n0 == 0 else dWk + part
-    dW = dWk.reshape(KH, KW, C, C_out).transpose(3, 2, 0, 1).copy()           # C_out, C, KH, KW
+            if n0 == 0:
+                np.dot(dy[:m * P].T, col, out=dWt)
+            else:
+                dWt += np.dot(dy[n0 * P:(n0 + m) * P].T, col, out=ws.get("dWt", (C_out, K), W.dtype))
+    dW = dWt.reshape(C_out, KH * KW, C).transpose(0, 2, 1).copy().reshape(W.shape)  # C_out, C, KH, KW
     if not need_dx:
         return None, dW, db
     dx = np.empty((N, C, H * Wd), dtype=W.dtype)                             # N, C, H*W
     zeros = np.zeros(C, W.dtype)
     if sh == sw == 1 and ph < KH and pw < KW and C >= GATHER_DX_MIN_CHANNELS:
         # dx = conv(dout, W flipped in space, in/out channels swapped), padding K-1-p, stride 1
-        Wf = ws.get("Wf", (KH, KW, C_out, C), W.dtype)
-        Wf[...] = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1)                  # KH, KW, C_out, C
+        Wf = ws.get("Wf", (KH * KW, C_out, C), W.dtype)
+        Wf[...] = Wt.reshape(C_out, KH * KW, C)[:, ::-1, :].transpose(1, 0, 2)  # taps reversed
         Wf = Wf.reshape(KH * KW * C_out, C)                                  # KH*KW*C_out, C
         Kd, HW = KH * KW * C_out, H * Wd
         nb = _chunk(N, HW * Kd * W.itemsize, CHUNK_BYTES)
@@ -256,7 +268,6 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None):
             _run("_nhwc_to_nchw", dxh.size, dxh, zeros, n0, m, dx)
     else:
         dx3 = ws.get("dx3", (N, H, Wd * C), W.dtype)                         # N, H, W*C
-        Wt = W.transpose(0, 2, 3, 1).reshape(C_out, K)                       # C_out, KH*KW*C
         nb = _chunk(N, P * K * W.itemsize, CHUNK_BYTES)
         for n0 in range(0, N, nb):
             m = min(nb, N - n0)

@@ -1,0 +1,174 @@
+"""Per-layer speed: minicnn's fast path vs its NumPy reference vs PyTorch, and vs raw GEMM.
+
+For every layer shape the three models use (batch 32), it times forward and forward+backward of
+
+- ``fast``:  the minicnn layer (Numba kernels + BLAS), what training runs;
+- ``ref``:   the textbook NumPy reference (``minicnn.kernels.*_ref``), where it fits in memory;
+- ``torch``: the same layer in PyTorch with the same thread count, if torch is installed;
+
+and, for convolutions, the layer's own three GEMMs (forward, weight grad, input grad: the
+im2col formulation's unavoidable arithmetic) on the same machine in the same run, so that
+``fb/gemm`` = (conv forward+backward) / (its three GEMMs) says how much time goes outside BLAS.
+GFLOP/s of forward+backward (3x the forward's multiply-adds) is compared with the GEMM
+throughput measured at start. Times are the minimum over repetitions; on a shared machine they
+are still noisy.
+
+    python benchmarks/bench_layers.py                 # every shape
+    python benchmarks/bench_layers.py --quick         # a few shapes, fewer reps
+    python benchmarks/bench_layers.py --only stem --json out.json
+
+The shape tables below are data: add a layer family by adding a table and a ``bench_*`` function.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import best_time, describe, gemm_gflops, print_table, runtime_info, set_threads, write_json  # noqa: E402
+
+BATCH = 32
+# (name, C_in, C_out, kernel, stride, padding, H=W); each model at 64x64 and 150x150 input
+CONV_SHAPES = [
+    ("resnet.stem@64", 1, 64, 7, 2, 3, 64), ("resnet.stem@150", 1, 64, 7, 2, 3, 150),
+    ("resnet.block@16", 64, 64, 3, 1, 1, 16), ("resnet.block@38", 64, 64, 3, 1, 1, 38),
+    ("cnn5.1@64", 1, 64, 3, 1, 1, 64), ("cnn5.2@32", 64, 128, 3, 1, 1, 32),
+    ("cnn5.3@16", 128, 256, 3, 1, 1, 16), ("cnn5.4@8", 256, 512, 3, 1, 1, 8),
+    ("cnn5.5@4", 512, 512, 3, 1, 1, 4),
+    ("cnn5.1@150", 1, 64, 3, 1, 1, 150), ("cnn5.2@75", 64, 128, 3, 1, 1, 75),
+    ("cnn5.3@37", 128, 256, 3, 1, 1, 37), ("cnn5.4@18", 256, 512, 3, 1, 1, 18),
+    ("cnn5.5@9", 512, 512, 3, 1, 1, 9),
+    ("vgg.1a@64", 1, 64, 3, 1, 1, 64), ("vgg.1b@64", 64, 64, 3, 1, 1, 64),
+    ("vgg.2a@32", 64, 128, 3, 1, 1, 32), ("vgg.2b@32", 128, 128, 3, 1, 1, 32),
+    ("vgg.3a@16", 128, 256, 3, 1, 1, 16), ("vgg.3b@16", 256, 256, 3, 1, 1, 16),
+    ("vgg.1b@150", 64, 64, 3, 1, 1, 150), ("vgg.2a@75", 64, 128, 3, 1, 1, 75),
+    ("vgg.2b@75", 128, 128, 3, 1, 1, 75), ("vgg.3a@37", 128, 256, 3, 1, 1, 37),
+    ("vgg.3b@37", 256, 256, 3, 1, 1, 37),
+]
+QUICK = ("resnet.stem@64", "resnet.block@16", "cnn5.3@16", "cnn5.5@4")
+REF_MAX_BYTES = 1 << 30      # skip the reference when its im2col matrix alone would exceed 1 GB
+
+
+def conv_gemm_time(C_in, C_out, K, OH, OW, dtype, reps, max_bytes=256 << 20):
+    """Seconds for the conv's three GEMMs over the batch, in chunks of at most max_bytes of col."""
+    Kc, P = C_in * K * K, OH * OW
+    nb = max(1, min(BATCH, max_bytes // (Kc * P * np.dtype(dtype).itemsize)))
+    rng = np.random.default_rng(0)
+    col = rng.standard_normal((Kc, nb * P), dtype=np.float32).astype(dtype)   # C*K*K, nb*OH*OW
+    Wm = rng.standard_normal((C_out, Kc)).astype(dtype)                       # C_out, C*K*K
+    dy = rng.standard_normal((C_out, nb * P)).astype(dtype)                   # C_out, nb*OH*OW
+    y, dW, dcol = np.empty_like(dy), np.empty_like(Wm), np.empty_like(col)
+
+    def three():
+        np.dot(Wm, col, out=y)              # forward
+        np.dot(dy, col.T, out=dW)           # weight gradient
+        np.dot(Wm.T, dy, out=dcol)          # input gradient (before col2im)
+    full, rest = divmod(BATCH, nb)
+    t = best_time(three, reps) * full
+    if rest:                                 # the last, smaller chunk
+        col, dy, y, dcol = col[:, :rest * P].copy(), dy[:, :rest * P].copy(), y[:, :rest * P].copy(), dcol[:, :rest * P].copy()
+        t += best_time(three, reps)
+    return t
+
+
+def bench_conv(shape, args, torch):
+    import minicnn
+    from minicnn.kernels import im2col_ref as ref
+    name, C_in, C_out, K, s, p, H = shape
+    dtype = np.float32
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((BATCH, C_in, H, H)).astype(dtype)
+    layer = minicnn.Conv2D(C_in, C_out, K, stride=s, padding=p, dtype=dtype, rng=0)
+    OH, OW = layer.output_shape((C_in, H, H))[1:]
+    dout = rng.standard_normal((BATCH, C_out, OH, OW)).astype(dtype)
+    reps = args.reps
+    row = {"layer": name, "shape": f"{C_in}->{C_out} k{K} s{s} p{p} @{H}"}
+
+    def fast_fb():
+        layer.forward(x, training=True)
+        layer.backward(dout)
+    row["fast_fwd"] = best_time(lambda: layer.forward(x), reps) * 1e3
+    row["fast_fb"] = best_time(fast_fb, reps) * 1e3
+    if C_in == 1:                            # a first layer need not compute dx
+        layer.needs_input_grad = False
+        row["fast_fb_nodx"] = best_time(fast_fb, reps) * 1e3
+        layer.needs_input_grad = True
+    row["gemm3"] = conv_gemm_time(C_in, C_out, K, OH, OW, dtype, reps) * 1e3
+    row["fb/gemm"] = row["fast_fb"] / row["gemm3"]
+    flops = 3 * 2 * C_in * K * K * C_out * OH * OW * BATCH
+    row["GF/s"] = flops / row["fast_fb"] / 1e6
+    row["%gemm"] = 100 * row["GF/s"] / args.gemm_gflops
+
+    W, b = layer.params["W"], layer.params["b"]
+    if not args.no_ref and BATCH * OH * OW * C_in * K * K * 4 <= REF_MAX_BYTES:
+        ref_reps = max(1, reps // 2)
+        row["ref_fwd"] = best_time(lambda: ref.conv_forward_ref(x, W, b, s, p), ref_reps) * 1e3
+        row["ref_fb"] = best_time(lambda: (ref.conv_forward_ref(x, W, b, s, p),
+                                           ref.conv_backward_ref(dout, x, W, s, p)), ref_reps) * 1e3
+        row["x_ref"] = row["ref_fb"] / row["fast_fb"]
+
+    if torch is not None:
+        tconv = torch.nn.Conv2d(C_in, C_out, K, stride=s, padding=p)
+        tx = torch.from_numpy(x).requires_grad_(True)
+        tdout = torch.from_numpy(dout)
+
+        def torch_fb():
+            tx.grad = None
+            tconv.zero_grad()
+            tconv(tx).backward(tdout)
+        with torch.no_grad():
+            row["torch_fwd"] = best_time(lambda: tconv(tx), reps) * 1e3
+        row["torch_fb"] = best_time(torch_fb, reps) * 1e3
+        row["vs_torch"] = row["fast_fb"] / row["torch_fb"]
+    return row
+
+
+TABLES = {"conv": (CONV_SHAPES, bench_conv,
+                   ["layer", "shape", "fast_fwd", "fast_fb", "fast_fb_nodx", "gemm3", "fb/gemm",
+                    "GF/s", "%gemm", "ref_fb", "x_ref", "torch_fwd", "torch_fb", "vs_torch"])}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a few shapes, 2 repetitions")
+    ap.add_argument("--only", default="", help="run shapes whose name contains this text")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions per timing (the minimum is kept)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for BLAS/Numba/torch")
+    ap.add_argument("--no-ref", action="store_true", help="skip the (slow) NumPy reference")
+    ap.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+    ap.add_argument("--json", metavar="FILE", help="write all numbers to FILE")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.reps = min(args.reps, 2)
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+        except ImportError:
+            print("(PyTorch not installed: no torch columns)")
+    set_threads(args.threads)
+    args.gemm_gflops = gemm_gflops()
+    info = runtime_info()
+    print(describe(info))
+    print(f"GEMM throughput (4096x1024 @ 1024x256 float32): {args.gemm_gflops:.1f} GFLOP/s; "
+          f"batch {BATCH}; times in ms (min of {args.reps})")
+    results = {"runtime": info, "gemm_gflops": args.gemm_gflops, "batch": BATCH}
+    for family, (shapes, bench, columns) in TABLES.items():
+        chosen = [s for s in shapes if args.only in s[0] and (not args.quick or s[0] in QUICK)]
+        rows = []
+        for shape in chosen:
+            rows.append(bench(shape, args, torch))
+            print(f"  {shape[0]}: " + ", ".join(f"{k}={v:.2f}" for k, v in rows[-1].items()
+                                                if isinstance(v, float)), flush=True)
+        print(f"\n{family}")
+        print_table(rows, columns)
+        results[family] = rows
+    results["runtime"] = runtime_info()       # now with the threading layer actually used
+    if args.json:
+        write_json(args.json, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
