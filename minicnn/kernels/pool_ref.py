@@ -30,7 +30,7 @@ def maxpool_forward(x, kernel, stride, padding):
     for i in range(kh):          # visit the window offsets in row-major order; with a strict ">"
         for j in range(kw):      # the first maximum wins ties, as in PyTorch
             cand = xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]  # (N, C, OH, OW)
-            better = (cand > y) | np.isnan(cand)   # NaN propagates, as in PyTorch
+            better = cand > y
             y = np.where(better, cand, y)
             flat = (top[:, None] + i) * w + (left[None, :] + j)   # (OH, OW) index into the plane
             argmax = np.where(better, flat, argmax)

@@ -6,7 +6,6 @@ neither ever writes into ``dout``.
 import numpy as np
 
 from minicnn.layers.base import Layer
-from minicnn.layers.dense import as_rng
 
 
 def _check_any_rank(layer, x):
@@ -62,7 +61,7 @@ class Dropout(Layer):
         if not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
             raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
         self.rate = float(rate)
-        self.rng = as_rng(rng)
+        self.rng = np.random.default_rng(rng)  # a Generator is used as is; an int seeds a new one
 
     def forward(self, x, training=False):
         x = _check_any_rank(self, x)

@@ -4,15 +4,6 @@ import numpy as np
 from minicnn.layers.base import Layer
 
 
-def as_rng(rng):
-    """A ``np.random.Generator`` from a Generator, an int seed, or None (fresh entropy)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
-        return np.random.default_rng(rng)
-    raise ValueError(f"rng must be a np.random.Generator, an int seed or None, got {type(rng).__name__}")
-
-
 class Dense(Layer):
     """Affine layer y = x W + b.
 
@@ -34,7 +25,7 @@ class Dense(Layer):
                 raise ValueError(f"Dense {name} must be a positive int, got {v!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         std = np.sqrt(2.0 / self.in_features)
-        self._add_param("W", as_rng(rng).standard_normal((self.in_features, self.out_features)) * std)
+        self._add_param("W", np.random.default_rng(rng).standard_normal((self.in_features, self.out_features)) * std)
         self._add_param("b", np.zeros(self.out_features))
 
     def forward(self, x, training=False):
