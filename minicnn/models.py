@@ -71,7 +71,8 @@ def cnn5(input_shape=(1, 64, 64), num_classes=4, seed=0, dtype=np.float32):
                Dense(512 * h * w, 512, dtype=dtype, rng=rng), ReLU(dtype=dtype),
                Dropout(0.5, dtype=dtype, rng=rng),
                Dense(512, num_classes, dtype=dtype, rng=rng)]
-    return _tag(Sequential(layers, input_shape=shape, dtype=dtype), "cnn5", shape, num_classes, seed)
+    model = Sequential(layers, input_shape=shape, dtype=dtype)
+    return _tag(model, "cnn5", shape, num_classes, seed)
 
 
 def mini_vgg(input_shape=(1, 64, 64), num_classes=4, seed=0, dtype=np.float32):
@@ -82,7 +83,8 @@ def mini_vgg(input_shape=(1, 64, 64), num_classes=4, seed=0, dtype=np.float32):
     Chosen: padding 1 (as in VGG), so each block halves H and W and the input must be at least
     8x8; batch norm after every conv (the report uses it in CNN5; without it this deeper stack
     trains slowly from scratch); ReLU and Dropout(0.5) after each hidden layer, as in VGG.
-    The first hidden layer is large: 256 * (H // 8) * (W // 8) inputs by 512 (8.4M weights at 64x64).
+    The first hidden layer is large: 256 * (H // 8) * (W // 8) inputs by 512 (8.4M weights at
+    64x64).
 
     Shape: (N, C, H, W) -> (N, num_classes).
     """
@@ -100,7 +102,8 @@ def mini_vgg(input_shape=(1, 64, 64), num_classes=4, seed=0, dtype=np.float32):
                Dense(512, 512, dtype=dtype, rng=rng), ReLU(dtype=dtype),
                Dropout(0.5, dtype=dtype, rng=rng),
                Dense(512, num_classes, dtype=dtype, rng=rng)]
-    return _tag(Sequential(layers, input_shape=shape, dtype=dtype), "mini_vgg", shape, num_classes, seed)
+    model = Sequential(layers, input_shape=shape, dtype=dtype)
+    return _tag(model, "mini_vgg", shape, num_classes, seed)
 
 
 def mini_resnet(input_shape=(1, 64, 64), num_classes=4, seed=0, dtype=np.float32):
@@ -112,7 +115,8 @@ def mini_resnet(input_shape=(1, 64, 64), num_classes=4, seed=0, dtype=np.float32
     max pool 3x3 stride 2 padding 1 -- which cuts H and W by 4 before the blocks, so the blocks
     (the expensive part) run on 16x16 maps at 64x64 input; ``ResidualBlock.basic(64, 64)`` for
     the identity blocks (conv3x3-BN-ReLU-conv3x3-BN, add the input, ReLU). Only 64 channels
-    throughout, so the whole model has about 0.15M parameters: the smallest and fastest of the three.
+    throughout, so the whole model has about 0.15M parameters: the smallest and fastest of the
+    three.
 
     Shape: (N, C, H, W) -> (N, num_classes); any H, W >= 1 works (the stem pads).
     """
@@ -126,7 +130,8 @@ def mini_resnet(input_shape=(1, 64, 64), num_classes=4, seed=0, dtype=np.float32
               ResidualBlock.basic(64, 64, dtype=dtype, rng=rng),
               GlobalAvgPool2D(dtype=dtype),                                   # (N, 64)
               Dense(64, num_classes, dtype=dtype, rng=rng)]
-    return _tag(Sequential(layers, input_shape=shape, dtype=dtype), "mini_resnet", shape, num_classes, seed)
+    model = Sequential(layers, input_shape=shape, dtype=dtype)
+    return _tag(model, "mini_resnet", shape, num_classes, seed)
 
 
 _BUILDERS = {"cnn5": cnn5, "mini_vgg": mini_vgg, "mini_resnet": mini_resnet}

@@ -87,7 +87,8 @@ def split(ds, val_fraction, seed):
 def run(args):
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
-            raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+            raise CLIError(f"--{name.replace('_', '-')} must be at least 1, "
+                           f"got {getattr(args, name)}")
     if not 0 < args.val_fraction < 1:
         raise CLIError(f"--val-fraction must lie between 0 and 1, got {args.val_fraction}")
     from minicnn.data import Augmenter

@@ -33,7 +33,7 @@ def all_finite(model):
 
 
 def save_checkpoint(path, model, metadata, optimizer=None):
-    """Write ``model`` with ``metadata`` (and the optimizer state, if given) atomically to ``path``."""
+    """Write ``model``, ``metadata`` and the optimizer state (if given) atomically to ``path``."""
     if not all_finite(model):
         raise FloatingPointError(f"refusing to write {path}: the model has non-finite weights")
     extra = None
@@ -55,7 +55,9 @@ def load_checkpoint(path):
 
 
 def restore(path, model, optimizer=None):
-    """Load the weights at ``path`` into ``model`` (and the optimizer state, if saved); return metadata.
+    """Load the weights at ``path`` into ``model`` and the optimizer state into ``optimizer``.
+
+    Returns the checkpoint metadata.
 
     Used by ``fit(resume=True)``: the model must have the checkpoint's architecture.
     """

@@ -72,7 +72,10 @@ class History:
 
 
 def format_epoch(epoch, epochs, logs):
-    """One summary line: ``epoch 3/20  loss 0.412  acc 0.861  val_loss 0.398  val_acc 0.874  lr 1.0e-03  12.3s``."""
+    """One summary line per epoch:
+
+    epoch 3/20  loss 0.412  acc 0.861  val_loss 0.398  val_acc 0.874  lr 1.0e-03  12.3s
+    """
     parts = [f"epoch {epoch}/{epochs}", f"loss {logs['loss']:.3f}", f"acc {logs['accuracy']:.3f}"]
     if logs.get("val_loss") is not None:
         parts += [f"val_loss {logs['val_loss']:.3f}", f"val_acc {logs['val_accuracy']:.3f}"]

@@ -88,9 +88,11 @@ def evaluate(model, data, labels=None, preprocessing=None, classes=None, batch_s
     if exclude is not None:
         keep = ~np.asarray(exclude, dtype=bool)
         if keep.shape != labels.shape:
-            raise ValueError(f"exclude: expected a bool mask of shape {labels.shape}, got {keep.shape}")
+            raise ValueError(f"exclude: expected a bool mask of shape {labels.shape}, "
+                             f"got {keep.shape}")
         result["n_excluding"] = int(keep.sum())
-        result["accuracy_excluding"] = float((pred[keep] == labels[keep]).mean()) if keep.any() else None
+        result["accuracy_excluding"] = (float((pred[keep] == labels[keep]).mean()) if keep.any()
+                                        else None)
     return result
 
 
