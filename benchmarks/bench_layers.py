@@ -124,9 +124,81 @@ def bench_conv(shape, args, torch):
     return row
 
 
+# (name, layer, C, H=W, pool kernel/stride/padding or None): the BN, ReLU and max-pool inputs
+# of the three models, batch 32, at 64x64 and 150x150 input
+FEATURE_SHAPES = [
+    ("bn.resnet.stem@64", "bn", 64, 32, None), ("bn.resnet.stem@150", "bn", 64, 75, None),
+    ("bn.cnn5.1@64", "bn", 64, 64, None), ("bn.cnn5.3@64", "bn", 256, 16, None),
+    ("bn.cnn5.1@150", "bn", 64, 150, None), ("bn.cnn5.2@150", "bn", 128, 75, None),
+    ("bn.cnn5.5@150", "bn", 512, 9, None),
+    ("relu.resnet.stem@150", "relu", 64, 75, None), ("relu.cnn5.1@64", "relu", 64, 64, None),
+    ("relu.cnn5.1@150", "relu", 64, 150, None),
+    ("pool.resnet.stem@64", "maxpool", 64, 32, (3, 2, 1)),
+    ("pool.resnet.stem@150", "maxpool", 64, 75, (3, 2, 1)),
+    ("pool.cnn5.1@64", "maxpool", 64, 64, (2, 2, 0)), ("pool.cnn5.3@64", "maxpool", 256, 16, (2, 2, 0)),
+    ("pool.cnn5.1@150", "maxpool", 64, 150, (2, 2, 0)), ("pool.cnn5.2@150", "maxpool", 128, 75, (2, 2, 0)),
+    ("pool.cnn5.4@150", "maxpool", 512, 18, (2, 2, 0)),
+]
+QUICK += ("bn.resnet.stem@150", "relu.resnet.stem@150", "pool.resnet.stem@150", "pool.cnn5.1@64")
+
+
+def bench_feature_layer(shape, args, torch):
+    """BatchNorm2D (training mode), ReLU or MaxPool2D: minicnn vs NumPy reference vs PyTorch."""
+    import minicnn
+    from minicnn.kernels import norm_ref, pool_ref
+    name, kind, C, H, pool = shape
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((BATCH, C, H, H), dtype=np.float32)
+    if kind == "bn":
+        layer, tlayer = minicnn.BatchNorm2D(C), (torch and torch.nn.BatchNorm2d(C))
+    elif kind == "relu":
+        layer, tlayer = minicnn.ReLU(), (torch and torch.nn.ReLU())
+    else:
+        layer, tlayer = minicnn.MaxPool2D(*pool), (torch and torch.nn.MaxPool2d(*pool))
+    dout = rng.standard_normal((BATCH,) + layer.output_shape((C, H, H)), dtype=np.float32)
+    reps = args.reps
+    row = {"layer": name, "shape": f"{C}x{H}x{H}" + (" k{} s{} p{}".format(*pool) if pool else "")}
+
+    def fast_fb():
+        layer.forward(x, training=True)
+        layer.backward(dout)
+    row["fast_fwd"] = best_time(lambda: layer.forward(x, training=True), reps) * 1e3
+    row["fast_fb"] = best_time(fast_fb, reps) * 1e3
+
+    if not args.no_ref and kind != "relu":
+        g, b = layer.params.get("gamma"), layer.params.get("beta")
+
+        def ref_fb():
+            if kind == "bn":
+                _, mean, var = norm_ref.batchnorm_forward(x, g, b, 1e-5)
+                norm_ref.batchnorm_backward(dout, x, mean, var, g, 1e-5)
+            else:
+                _, argmax = pool_ref.maxpool_forward(x, layer.kernel_size, layer.stride, layer.padding)
+                pool_ref.maxpool_backward(dout, argmax, x.shape)
+        row["ref_fb"] = best_time(ref_fb, max(1, reps // 2)) * 1e3
+        row["x_ref"] = row["ref_fb"] / row["fast_fb"]
+
+    if torch is not None:
+        tx = torch.from_numpy(x).requires_grad_(True)
+        tdout = torch.from_numpy(dout)
+
+        def torch_fb():
+            tx.grad = None
+            tlayer.zero_grad()
+            tlayer(tx).backward(tdout)
+        with torch.no_grad():
+            row["torch_fwd"] = best_time(lambda: tlayer(tx), reps) * 1e3
+        row["torch_fb"] = best_time(torch_fb, reps) * 1e3
+        row["vs_torch"] = row["fast_fb"] / row["torch_fb"]
+    return row
+
+
 TABLES = {"conv": (CONV_SHAPES, bench_conv,
                    ["layer", "shape", "fast_fwd", "fast_fb", "fast_fb_nodx", "gemm3", "fb/gemm",
-                    "GF/s", "%gemm", "ref_fb", "x_ref", "torch_fwd", "torch_fb", "vs_torch"])}
+                    "GF/s", "%gemm", "ref_fb", "x_ref", "torch_fwd", "torch_fb", "vs_torch"]),
+          "bn/relu/pool": (FEATURE_SHAPES, bench_feature_layer,
+                           ["layer", "shape", "fast_fwd", "fast_fb", "ref_fb", "x_ref", "torch_fwd",
+                            "torch_fb", "vs_torch"])}
 
 
 def main(argv=None):
