@@ -5,6 +5,8 @@
 """
 __version__ = "0.1.0"
 
+from minicnn import _threading  # noqa: F401  (thread defaults; must run before NumPy/Numba load)
+
 from minicnn.layers import (Layer, BackwardError, Conv2D, BatchNorm2D, ReLU, Dropout, MaxPool2D,
                             GlobalAvgPool2D, Dense, Flatten)
 from minicnn.containers import Sequential, ResidualBlock
