@@ -7,7 +7,8 @@ never win, so skipping it gives the same answer without copying x.
 
 Two things make the forward fast (about 6x over a plain loop nest):
 - the window size and stride are compiled in as constants (one kernel per configuration,
-  built by ``_forward_kernel``), so the window loops unroll and LLVM vectorises across outputs;
+  built by ``_forward_kernel``; compiled on first use, a second or two, then cached on disk),
+  so the window loops unroll and LLVM vectorises across outputs;
 - windows wholly inside the input skip the clipping, and index with unsigned integers, which
   spares Numba's negative-index check in the inner loop.
 """
