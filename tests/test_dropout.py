@@ -49,7 +49,7 @@ def test_seed_reproducible_and_rate_zero():
 
 
 def test_rate_is_validated_and_backward_needs_training():
-    for bad in (-0.1, 1.0, 1.5, "0.5"):
+    for bad in (-0.1, 1.0, 1.5, "0.5", True):
         with pytest.raises(ValueError, match="rate"):
             Dropout(bad)
     layer = Dropout(0.5)

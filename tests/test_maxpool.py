@@ -49,7 +49,10 @@ def test_output_shapes_and_config():
     assert MaxPool2D(3, 2, 1).flops((64, 75, 75)) == 64 * 38 * 38 * 9
     assert MaxPool2D(3, 2, 1).get_config() == {"kernel_size": 3, "stride": 2, "padding": 1,
                                                 "dtype": "float32"}
-    assert MaxPool2D((2, 3)).get_config()["stride"] == [2, 3]
+    rect = MaxPool2D((2, 3), padding=(1, 0))
+    assert rect.get_config()["stride"] == [2, 3]
+    again = MaxPool2D.from_config(rect.get_config())  # lists come back as pairs
+    assert (again.kernel_size, again.stride, again.padding) == ((2, 3), (2, 3), (1, 0))
     with pytest.raises(ValueError, match="half the kernel"):
         MaxPool2D(2, padding=2)
 

@@ -3,6 +3,8 @@
 Both keep a mask from ``forward`` and multiply the upstream gradient by it in ``backward``;
 neither ever writes into ``dout``.
 """
+import numbers
+
 import numpy as np
 
 from minicnn.layers.base import Layer
@@ -58,7 +60,7 @@ class Dropout(Layer):
 
     def __init__(self, rate=0.5, dtype=np.float32, rng=None):
         super().__init__(dtype)
-        if not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
+        if isinstance(rate, bool) or not (isinstance(rate, numbers.Real) and 0.0 <= rate < 1.0):
             raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
         self.rate = float(rate)
         self.rng = np.random.default_rng(rng)  # a Generator is used as is; an int seeds a new one
