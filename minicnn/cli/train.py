@@ -100,6 +100,8 @@ def run(args):
     train, val, info = split(ds, args.val_fraction, args.seed)
     model = build(args.model, input_shape=ds.images.shape[1:], num_classes=len(ds.classes),
                   seed=args.seed)
+    print(f"{args.model}: {model.num_params():,} parameters, input {tuple(ds.images.shape[1:])}, "
+          f"classes {', '.join(ds.classes)}")
     out = args.out or os.path.join("runs", args.model)
     info["data"] = os.path.abspath(args.data) if args.data else "bundled"
     history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size,
