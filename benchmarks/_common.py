@@ -90,6 +90,9 @@ def describe(info):
 
 def print_table(rows, columns, floatfmt="{:.2f}"):
     """Print a list of dicts as an aligned text table; ``columns`` picks and orders the keys."""
+    if not rows:
+        print("(no rows)")
+        return
     def fmt(v):
         if v is None:
             return "-"
