@@ -28,8 +28,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from _common import describe, write_json  # noqa: E402  (benchmarks/ is not a package)
+sys.path.insert(0, HERE)  # for _common and torch_models; imported lazily, so that a worker's
+#                           timed ``import minicnn`` / ``import torch`` also pays for NumPy
 MODELS = ("mini_resnet", "cnn5", "mini_vgg")
 SIZES = (64, 150)
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -255,12 +255,14 @@ def run(args):
         report["runtime"][name + "_error"] = r.get("error")
     print_table(report)
     if args.json:
+        from _common import write_json
         write_json(args.json, report)
         print(f"wrote {args.json}")
     return report
 
 
 def print_table(rep):
+    from _common import describe
     res = {(r["model"], r["size"], r["mode"], r["framework"], r["variant"]): r
            for r in rep["results"] if "model" in r}
 
