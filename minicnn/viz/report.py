@@ -113,8 +113,9 @@ def write_report(model, dataset, out_dir, checkpoint=None, data_description="", 
                  labels=labels[idx[:2]], classes=classes, all_classes=True)
     figures.append(("Grad-CAM", "gradcam.png", "Where the model looked: the class-activation "
                     "map of the predicted class (red = most important) over the scan."))
-    figures.append(("Grad-CAM for every class", "gradcam_classes.png", "The same scans, one map "
-                    "per class: what in the image speaks for each class (probability in brackets)."))
+    figures.append(("Grad-CAM for every class", "gradcam_classes.png", "The first two of those "
+                    "scans, one map per class: what in the image speaks for each class "
+                    "(probability in brackets)."))
     plot_misclassified(dataset.images, labels, probs, classes, out / "mistakes.png",
                        max_images=max_mistakes, title=f"{name}: most confident mistakes")
     figures.append(("Most confident mistakes", "mistakes.png", "Wrong predictions with the "
