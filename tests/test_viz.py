@@ -4,6 +4,10 @@ Every figure is drawn from a tiny model and tiny random data into ``tmp_path``. 
 means the pixels vary (standard deviation) and use many colours -- an empty white canvas with a
 title would fail both. The figures are meant to be looked at too: run examples/visualize.py.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -100,3 +104,13 @@ def test_gradcam_figure_predicted_and_every_class(model, scans, tmp_path):
                             labels=[0, 1, 2], classes=CLASSES))
     assert_png(plot_gradcam(model, x[:2], tmp_path / "cam_all.png", images=scans[:2],
                             classes=CLASSES, all_classes=True))
+
+
+def test_headless_without_pyplot_and_lazy(tmp_path):
+    """import minicnn loads no matplotlib; drawing uses the object API, never pyplot's backend."""
+    code = ("import sys, minicnn, minicnn.viz, numpy as np\n"
+            "assert 'matplotlib' not in sys.modules\n"
+            f"minicnn.viz.plot_confusion_matrix(np.eye(2), ['a', 'b'], r'{tmp_path / 'cm.png'}')\n"
+            "assert 'matplotlib.pyplot' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "MPLBACKEND": "qtagg"})   # unusable here
+    assert_png(tmp_path / "cm.png")

@@ -35,10 +35,11 @@ def checkpoint_of(run):
 
 
 def _data_name(meta):
+    """'the bundled dataset', or the training folder's name ('Training' for a Kaggle root)."""
     source = (meta.get("split") or {}).get("data", "bundled")
-    return "the bundled dataset" if source == "bundled" else "Training" \
-        if Path(source).name in ("Training", "") or (Path(source) / "Training").is_dir() \
-        else Path(source).name
+    if source == "bundled":
+        return "the bundled dataset"
+    return "Training" if (Path(source) / "Training").is_dir() else Path(source).name
 
 
 def summarize_run(run):
