@@ -81,7 +81,7 @@ def test_default_layer_is_the_last_conv_unit():
                                         mc.Conv2D(2, 2, 3), mc.ReLU(), mc.GlobalAvgPool2D(),
                                         mc.Dense(2, 2)]))
     assert find_layer(layers) == 4                               # the ReLU after the second conv
-    assert find_layer(layers, "3") == 3
+    assert find_layer(layers, "3") == find_layer(layers, 3) == find_layer(layers, layers[3][1]) == 3
     with pytest.raises(ValueError, match="no layer"):
         find_layer(layers, "nine")
 

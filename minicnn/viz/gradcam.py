@@ -26,6 +26,7 @@ import numpy as np
 
 from minicnn.containers import ResidualBlock, Sequential
 from minicnn.layers import BatchNorm2D, Dropout
+from minicnn.losses import softmax
 from minicnn.viz.walk import as_batch, conv_units, flat_layers
 
 
@@ -86,11 +87,11 @@ def find_layer(layers, layer=None):
         if not units:
             raise ValueError("the model has no Conv2D or ResidualBlock to compute Grad-CAM on")
         return units[-1][1]
-    for i, (name, obj) in enumerate(layers):
-        if obj is layer or name == str(layer):
-            return i
     if isinstance(layer, int) and -len(layers) <= layer < len(layers):
         return layer % len(layers)
+    for i, (name, obj) in enumerate(layers):
+        if obj is layer or name == layer:
+            return i
     raise ValueError(f"no layer {layer!r}; the model's layers are: {', '.join(n for n, _ in layers)}")
 
 
@@ -119,8 +120,7 @@ class CAMPass:
         for obj in self._after:
             a = self._tape.forward(obj, a)
         self.logits = a                                     # N,classes
-        z = a - a.max(axis=1, keepdims=True)
-        self.probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        self.probs = softmax(a.astype(np.float64))
 
     def gradient(self, class_index):
         """dy_c / dA: (N, K, h, w), for class_index an int or one class per image (N,)."""
