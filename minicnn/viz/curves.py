@@ -42,7 +42,7 @@ def plot_history(history, path, title="Training history"):
     fig = new_figure(10, 3.8)
     fig.suptitle(title)
     axes = fig.subplots(1, 2)
-    for ax, key, label in [(axes[0], "loss", "loss (cross-entropy)"), (axes[1], "accuracy", "accuracy")]:
+    for ax, key, label in [(axes[0], "loss", "cross-entropy loss"), (axes[1], "accuracy", "accuracy")]:
         for prefix, style, name in [("", "-o", "training"), ("val_", "--s", "validation")]:
             values = _as_float(h.get(prefix + key))
             if np.isfinite(values).any():

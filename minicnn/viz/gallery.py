@@ -30,15 +30,18 @@ def plot_misclassified(images, labels, probs, classes, path, max_images=16, colu
                          f"{len(classes)}), got {len(images)} images and probs {probs.shape}")
     idx = worst_mistakes(labels, probs, max_images)
     n_wrong = int((probs.argmax(axis=1) != labels).sum())
-    columns = max(1, min(columns, len(idx)))
-    rows = max(1, math.ceil(len(idx) / columns))
-    fig = new_figure(2.4 * columns + 0.2, 2.75 * rows + 0.5)
-    fig.suptitle(f"{title}: {len(idx)} of {n_wrong} errors on {len(labels)} images")
     if len(idx) == 0:
+        fig = new_figure(6, 2)
+        fig.suptitle(title)
         ax = fig.subplots()
         ax.set_axis_off()
-        ax.text(0.5, 0.5, "no misclassified images", ha="center", va="center", fontsize=14)
+        ax.text(0.5, 0.5, f"no misclassified images among {len(labels)}", ha="center",
+                va="center", fontsize=14)
         return save(fig, path)
+    columns = min(columns, len(idx))
+    rows = math.ceil(len(idx) / columns)
+    fig = new_figure(2.4 * columns + 0.2, 2.75 * rows + 0.5)
+    fig.suptitle(f"{title}: {len(idx)} of {n_wrong} errors on {len(labels)} images")
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     for ax in axes[len(idx):]:
         ax.set_axis_off()
