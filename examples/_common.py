@@ -2,12 +2,27 @@
 
     args = parse_args("mini_resnet", epochs=15, batch_size=32, lr=2e-3)
     train, val = load_split(args)     # uint8 Datasets, 8:2, stratified, duplicates kept together
+    ...
+    if __name__ == "__main__":
+        run(main)                     # exit code 130 on Ctrl-C
 """
 import argparse
 import os
 import sys
 
 from minicnn.data import find_duplicate_groups, load_bundled, load_folder, train_val_split
+
+
+#: Exit codes when fit stopped early for a fault (it has printed why, and where the checkpoint is).
+STOP_EXIT_CODES = {"interrupted": 130, "non_finite_loss": 1}
+
+
+def run(main):
+    """``sys.exit(main())``; Ctrl-C outside ``fit`` (e.g. while loading images) exits with 130."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def parse_args(model_name, epochs, batch_size, lr):

@@ -11,14 +11,13 @@
 Ctrl-C stops cleanly (checkpoint saved); run again with --resume to continue.
 """
 import os
-import sys
 
 import minicnn
 from minicnn import models
 from minicnn.data import Augmenter
 from minicnn.training import evaluate, fit, format_report
 
-from _common import load_split, parse_args
+from _common import STOP_EXIT_CODES, load_split, parse_args, run
 
 # The recipe. Selected on validation accuracy only.
 EPOCHS = 15
@@ -41,10 +40,8 @@ def main():
                   augment=Augmenter(**AUGMENT, rng=args.seed), standardize="dataset",
                   out_dir=args.out, seed=args.seed, resume=args.resume,
                   metadata={"split": args.split})
-    if history.stop_reason == "interrupted":
-        return 130
-    if history.stop_reason == "non_finite_loss":
-        return 1
+    if history.stop_reason in STOP_EXIT_CODES:        # Ctrl-C or NaN: fit said why and where
+        return STOP_EXIT_CODES[history.stop_reason]
     best = minicnn.load(os.path.join(args.out, "best.npz"))                           # 4
     print(f"\nbest epoch {best.metadata['epoch']}, evaluated on the validation split:")
     print(format_report(evaluate(best, val)))
@@ -53,7 +50,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:          # Ctrl-C outside fit (e.g. while loading the images)
-        sys.exit(130)
+    run(main)
