@@ -3,9 +3,10 @@
 ``minicnn.kernels.conv_fast`` is what Conv2D runs; ``minicnn.kernels.im2col_ref`` is the page a
 student reads (and which ``test_conv.py`` proves against finite differences and PyTorch). Here
 the two meet over a grid of shapes (strides, paddings, kernel sizes, non-square), in float32 and
-float64: im2col (the fast one orders a window's columns (kh, kw, c), the reference (c, kh, kw)),
-col2im, forward and backward, with the batch in one chunk or one sample per chunk, serial and threaded kernels, and dx by
-both of the fast path's routes (gather for stride 1, col2im otherwise).
+float64: im2col (the fast one keeps sample n's block as (K, OH*OW), the reference's rows
+transposed), col2im, forward and backward, with the batch in one chunk or one sample per chunk,
+per-sample or folded GEMMs, serial and threaded kernels, and dx by both of the fast path's
+routes (gather for stride 1, col2im otherwise).
 """
 import numpy as np
 import pytest
@@ -22,6 +23,8 @@ SHAPES = [
     (2, 2, 6, 7, 3, (3, 2), (1, 2), (1, 0)),
     (2, 2, 4, 4, 3, (4, 4), 1, 0),
     (1, 2, 3, 3, 2, (3, 3), 3, 2),      # padding wider than a stride: whole rows of zeros
+    (2, 3, 4, 5, 2, (1, 1), 1, 0),      # 1x1 stride 1: each col row is a whole image plane
+    (2, 2, 2, 1, 3, (5, 5), 1, 2),      # "same" output size with padding wider than the image
 ]
 TOL = {np.float32: 1e-5, np.float64: 1e-12}   # relative to the largest value
 
@@ -52,14 +55,19 @@ def chunking(request, monkeypatch):
         monkeypatch.setattr(fast, "KEEP_COL_BYTES", 0)       # backward recomputes col too
 
 
+@pytest.fixture(params=["per-sample", "folded"])
+def gemm_layout(request, monkeypatch):
+    monkeypatch.setattr(fast, "FOLD_MAX_P", 0 if request.param == "per-sample" else 10**9)
+
+
 @pytest.fixture(params=["gather-dx", "col2im-dx"])
 def dx_route(request, monkeypatch):
     monkeypatch.setattr(fast, "GATHER_DX_MIN_CHANNELS", 1 if request.param == "gather-dx" else 10**9)
 
 
-def ref_col_as_fast(col, C, KH, KW):
-    """The reference's col with its columns reordered from (c, kh, kw) to (kh, kw, c)."""
-    return col.reshape(-1, C, KH, KW).transpose(0, 2, 3, 1).reshape(col.shape[0], -1)
+def ref_col_as_fast(col, N):
+    """The reference's col (N*OH*OW, K) as the fast path's (N, K, OH*OW): each sample's block transposed."""
+    return col.reshape(N, -1, col.shape[1]).transpose(0, 2, 1)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -67,27 +75,31 @@ def ref_col_as_fast(col, C, KH, KW):
 def test_im2col_col2im(shape, dtype):
     x, Wt, _, _ = data(shape, dtype)
     KH, KW, s, p = *shape[5], shape[6], shape[7]
-    C = x.shape[1]
-    col = fast.im2col(x, KH, KW, s, p)                         # N*OH*OW, KH*KW*C
-    assert_close(col, ref_col_as_fast(ref.im2col(x, KH, KW, s, p), C, KH, KW), dtype)
+    N = x.shape[0]
+    col = fast.im2col(x, KH, KW, s, p)                         # N, C*KH*KW, OH*OW
+    assert_close(col, ref_col_as_fast(ref.im2col(x, KH, KW, s, p), N), dtype)
     dcol = np.random.default_rng(1).standard_normal(col.shape).astype(dtype)
-    dcol_ref = dcol.reshape(-1, KH, KW, C).transpose(0, 3, 1, 2).reshape(col.shape)  # cols (c, kh, kw)
+    dcol_ref = dcol.transpose(0, 2, 1).reshape(-1, col.shape[1])  # N*OH*OW, C*KH*KW
     assert_close(fast.col2im(dcol, x.shape, KH, KW, s, p),
                  ref.col2im(dcol_ref, x.shape, KH, KW, s, p), dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_forward_backward(shape, dtype, chunking, dx_route):
+def test_forward_backward(shape, dtype, chunking, gemm_layout, dx_route):
     x, Wt, b, dout = data(shape, dtype)
     s, p = shape[6], shape[7]
     ws = fast.Workspace()
-    y, _ = fast.conv_forward(x, Wt, None, s, p, ws)
+    want = ref.conv_backward_ref(dout, x, Wt, s, p)
+    y, saved = fast.conv_forward(x, Wt, None, s, p, ws)      # no bias: no db either
     assert_close(y, ref.conv_forward_ref(x, Wt, None, s, p), dtype)
+    dx, dW, db = fast.conv_backward(dout, saved, Wt, s, p, ws=ws)
+    assert_close(dx, want[0], dtype)
+    assert_close(dW, want[1], dtype)
+    assert db is None
     y, saved = fast.conv_forward(x, Wt, b, s, p, ws)
     assert_close(y, ref.conv_forward_ref(x, Wt, b, s, p), dtype)
     dout_before = dout.copy()
-    want = ref.conv_backward_ref(dout, x, Wt, s, p)
     for _ in range(2):                                          # the saved state survives a backward
         got = fast.conv_backward(dout, saved, Wt, s, p, ws=ws)
         for g, w in zip(got, want):

@@ -1,23 +1,24 @@
 """Convolution, the fast path: the same im2col + GEMM algorithm as ``im2col_ref.py``, made quick.
 
-What changes from the reference (the numbers do not: tests hold this file to the reference):
+The numbers are the reference's (tests hold this file to it); what changes is how they are
+computed:
 
-1. Channels last inside. x is copied once to NHWC, where one kernel row of a window,
-   x[n, ih, iw:iw+KW, :], is KW*C contiguous numbers; col's rows are ordered (kh, kw, c), so
-   im2col is a few long contiguous copies per output pixel. Padding is handled in the gather
-   (taps outside the image write zeros): no padded copy of x.
-2. im2col / col2im / the NCHW<->NHWC transposes are Numba loops, threaded over samples or output
-   rows (``prange``) when the arrays are large, serial when small. No ``np.add.at``.
-3. For stride 1, dx is computed without col2im: it is the convolution of dout with the
-   flipped, channel-transposed kernel (padding KH-1-ph), i.e. another gather + GEMM, which is
-   cheaper than the scatter-add of col2im. Strided convolutions use dcol + col2im.
-4. The batch is processed in chunks of samples whose col fits in ``CHUNK_BYTES``. If the whole
-   batch's col fits in ``KEEP_COL_BYTES`` it is kept from forward for backward; otherwise
-   backward recomputes it chunk by chunk (saving GBs on 150x150 inputs).
-5. All buffers come from a ``Workspace`` (one per layer), allocated once and reused every step.
-
-Layouts: col (n*OH*OW, KH*KW*C) rows (n, oh, ow), columns (kh, kw, c); Wt = W as (C_out, KH*KW*C)
-with the same column order (a per-filter transpose of W's (C, KH*KW)), so y = col @ Wt.T.
+1. Everything stays NCHW. Sample n's columns are ``col_n (K, P)``, rows (c, kh, kw) as in the
+   reference's W.reshape(C_out, K), columns the output pixels (oh, ow). Then
+   ``y[n] = W2d @ col_n`` (C_out, P) is already sample n's NCHW output and
+   ``dW += dout[n] @ col_n.T`` reads dout as it comes: no layout transposes of x, y or dout.
+   For small images (P < FOLD_MAX_P) thin per-sample GEMMs are slow, so a chunk of samples is
+   folded into one GEMM: col (K, nb*P), with one small (C_out, nb, P) <-> (nb, C_out, P) copy.
+2. The bias rides in the GEMM: col gets an extra row of ones and W2d a last column b, so
+   ``[W2d | b] @ [col; 1] = W2d @ col + b`` and the weight-gradient GEMM returns db as its last
+   column (``dout[n] @ [col_n; 1].T = [dW_n | db_n]``). No separate pass over y or dout.
+3. im2col / col2im are Numba loops, threaded over (sample, channel) (``prange``) when the arrays
+   are large, serial when small; padding is handled in the gather (no padded copy of x).
+4. For stride 1 (and enough input channels), dx is the convolution of dout with the flipped,
+   channel-swapped kernel (padding K-1-p): the forward's gather + GEMM again, no col2im.
+5. The batch goes in chunks whose col fits in CHUNK_BYTES; forward's col is kept for backward
+   when the whole batch's fits in KEEP_COL_BYTES, else backward recomputes it chunk by chunk.
+   Buffers come from a per-layer ``Workspace``, allocated once and reused every step.
 """
 import types
 
@@ -26,10 +27,12 @@ from numba import njit, prange
 
 from minicnn.kernels.im2col_ref import conv_output_size, pair
 
-CHUNK_BYTES = 16 << 20           #: target size of one chunk's col (the im2col -> GEMM working set)
-KEEP_COL_BYTES = 128 << 20       #: keep forward's col for backward if the whole batch's fits here
+CHUNK_BYTES = 4 << 20            #: target size of one chunk's col (the im2col -> GEMM working set)
+KEEP_COL_BYTES = 64 << 20        #: keep forward's col for backward if the whole batch's fits here
+FOLD_MAX_P = 128                 #: below this many output pixels a chunk's samples share one GEMM
 GATHER_DX_MIN_CHANNELS = 16      #: stride-1 convs with at least this many input channels gather dx
 PARALLEL_MIN_ELEMENTS = 1 << 16  #: below this many elements a kernel runs on one thread
+U = np.uint64                    # Numba skips the negative-index check for unsigned indices
 
 
 class Workspace:
@@ -55,81 +58,78 @@ class Workspace:
 
 
 # ---------------------------------------------------------------------------------------------
-# Numba kernels (each compiled threaded and serial, see _run). x3 / dx3: (N, H, W*C) NHWC.
-# ``n0, nb``: the chunk is samples n0 .. n0+nb-1; its rows in col / y start at 0.
+# Numba kernels (each compiled threaded and serial, see _run). x / dx: (N, C, H, W).
+# The chunk is samples n0 .. n0+nb-1. col is 2-D: sample i's row k, column p is
+# col[i*ri + k, i*ci + p], i.e. (ri, ci) = (K, 0) per sample (nb*K, P), (0, P) folded (K, nb*P).
 # ---------------------------------------------------------------------------------------------
-def _im2col(x3, C, n0, nb, KH, KW, sh, sw, ph, pw, OH, OW, col):
-    """col[(i, oh, ow), (kh, kw, c)] = x[n0+i, oh*sh-ph+kh, ow*sw-pw+kw, c]  (0 outside the image)."""
-    H, W = x3.shape[1], x3.shape[2] // C
-    KWC = KW * C
-    for t in prange(nb * OH):
-        i, oh = t // OH, t % OH
-        for ow in range(OW):
-            r = t * OW + ow
-            iw0 = ow * sw - pw
-            for kh in range(KH):
-                ih = oh * sh - ph + kh
-                base = kh * KWC
-                if ih < 0 or ih >= H:
-                    col[r, base:base + KWC] = 0
-                elif iw0 >= 0 and iw0 + KW <= W:        # the whole kernel row is inside
-                    col[r, base:base + KWC] = x3[n0 + i, ih, iw0 * C:iw0 * C + KWC]
-                else:
-                    for kw in range(KW):
-                        iw, d = iw0 + kw, base + kw * C
-                        if iw < 0 or iw >= W:
-                            col[r, d:d + C] = 0
-                        else:
-                            col[r, d:d + C] = x3[n0 + i, ih, iw * C:iw * C + C]
+@njit(cache=True)
+def _inside(K, O, s, p, n):
+    """lo[k], hi[k]: the outputs lo <= o < hi whose tap k reads inside the input (0 <= o*s-p+k < n)."""
+    lo, hi = np.empty(K, np.int64), np.empty(K, np.int64)
+    for k in range(K):
+        lo[k] = min(O, max(0, (p - k + s - 1) // s))
+        hi[k] = max(lo[k], min(O, (n - 1 + p - k) // s + 1))
+    return lo, hi
 
 
-def _col2im(col, C, n0, nb, KH, KW, sh, sw, ph, pw, OH, OW, dx3):
-    """dx3[n0+i] = sum of col's rows put back where im2col took them (overlaps add up)."""
-    H, W = dx3.shape[1], dx3.shape[2] // C
-    for i in prange(nb):
-        dx3[n0 + i] = 0
-        for oh in range(OH):
-            for kh in range(KH):
-                ih = oh * sh - ph + kh
-                if ih < 0 or ih >= H:
+def _im2col(x, n0, nb, KH, KW, sh, sw, ph, pw, OH, OW, col, ri, ci):
+    """col[i*ri + (c, kh, kw), i*ci + (oh, ow)] = x[n0+i, c, oh*sh-ph+kh, ow*sw-pw+kw] (0 outside)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    xf, cf, LD = x.reshape(-1), col.reshape(-1), col.shape[1]    # flat, unsigned indices below
+    oh_lo, oh_hi = _inside(KH, OH, sh, ph, H)
+    ow_lo, ow_hi = _inside(KW, OW, sw, pw, W)
+    same = sh == 1 and sw == 1 and OW == W                      # e.g. 3x3, stride 1, padding 1
+    for t in prange(nb * C):
+        i, c = (t % nb, t // nb) if ci else (t // C, t % C)    # in the order col is laid out
+        xb = ((n0 + i) * C + c) * H * W                         # x[n0+i, c, 0, 0]
+        for kh in range(KH):
+            a, b = oh_lo[kh], oh_hi[kh]                         # output rows that see the image
+            for kw in range(KW):
+                rb = (i * ri + (c * KH + kh) * KW + kw) * LD + i * ci   # col[row, i*ci]
+                off = kw - pw                                   # ow + off is x's column
+                for j in range(a * OW):
+                    cf[U(rb + j)] = 0
+                for j in range(b * OW, OH * OW):
+                    cf[U(rb + j)] = 0
+                if same:
+                    # rows a..b-1 are x's rows shifted by off: one long copy, then zero the
+                    # |off| columns of each row that the shift brought in from a neighbour row
+                    s0 = xb + (a + kh - ph) * W + off - a * OW                 # x at col j: s0 + j
+                    for j in range(max(a * OW, xb - s0), min(b * OW, xb + H * W - s0)):
+                        cf[U(rb + j)] = xf[U(s0 + j)]
+                    z0, z1 = (max(0, OW - off), OW) if off > 0 else (0, min(OW, -off))
+                    for oh in range(a, b):
+                        for ow in range(z0, z1):
+                            cf[U(rb + oh * OW + ow)] = 0
                     continue
-                for ow in range(OW):
-                    r = (i * OH + oh) * OW + ow
-                    for kw in range(KW):
-                        iw, d = ow * sw - pw + kw, (kh * KW + kw) * C
-                        if iw >= 0 and iw < W:
-                            dx3[n0 + i, ih, iw * C:iw * C + C] += col[r, d:d + C]
+                lo, hi = ow_lo[kw], ow_hi[kw]                   # columns that see the image
+                for oh in range(a, b):
+                    q, src = rb + oh * OW, xb + (oh * sh - ph + kh) * W + off
+                    for ow in range(lo):
+                        cf[U(q + ow)] = 0
+                    for ow in range(lo, hi):
+                        cf[U(q + ow)] = xf[U(src + ow * sw)]
+                    for ow in range(hi, OW):
+                        cf[U(q + ow)] = 0
 
 
-TILE = 32   # transposes go tile by tile (TILE positions x TILE channels) to stay in L1 cache
-
-
-def _nchw_to_nhwc(x, n0, nb, out, sums):
-    """out[i, p, c] = x[n0+i, c, p]  (x: (N, C, P)); sums[n0+i, c] = sum over p of x[n0+i, c, :]."""
-    C, P = x.shape[1], x.shape[2]
-    for i in prange(nb):
-        for c in range(C):
-            sums[n0 + i, c] = 0.0
-        for p0 in range(0, P, TILE):
-            for c0 in range(0, C, TILE):
-                for c in range(c0, min(c0 + TILE, C)):
-                    s = 0.0
-                    for p in range(p0, min(p0 + TILE, P)):
-                        v = x[n0 + i, c, p]
-                        out[i, p, c] = v
-                        s += v
-                    sums[n0 + i, c] += s
-
-
-def _nhwc_to_nchw(y, b, n0, nb, out):
-    """out[n0+i, c, p] = y[i, p, c] + b[c]   (y: (nb, P, C), out: (N, C, P))."""
-    C, P = out.shape[1], out.shape[2]
-    for i in prange(nb):
-        for p0 in range(0, P, TILE):
-            for c0 in range(0, C, TILE):
-                for c in range(c0, min(c0 + TILE, C)):
-                    for p in range(p0, min(p0 + TILE, P)):
-                        out[n0 + i, c, p] = y[i, p, c] + b[c]
+def _col2im(col, n0, nb, KH, KW, sh, sw, ph, pw, OH, OW, ri, ci, dx):
+    """dx[n0+i] = sample i's columns added back where im2col took them (overlaps add up)."""
+    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
+    cf, df, LD = col.reshape(-1), dx.reshape(-1), col.shape[1]
+    oh_lo, oh_hi = _inside(KH, OH, sh, ph, H)
+    ow_lo, ow_hi = _inside(KW, OW, sw, pw, W)
+    for t in prange(nb * C):
+        i, c = (t % nb, t // nb) if ci else (t // C, t % C)
+        xb = ((n0 + i) * C + c) * H * W
+        df[xb:xb + H * W] = 0
+        for kh in range(KH):
+            for kw in range(KW):
+                rb = (i * ri + (c * KH + kh) * KW + kw) * LD + i * ci
+                for oh in range(oh_lo[kh], oh_hi[kh]):
+                    q, dst = rb + oh * OW, xb + (oh * sh - ph + kh) * W + kw - pw
+                    for ow in range(ow_lo[kw], ow_hi[kw]):
+                        df[U(dst + ow * sw)] += cf[U(q + ow)]
 
 
 def _renamed(f, suffix):
@@ -140,7 +140,7 @@ def _renamed(f, suffix):
 
 
 _KERNELS = {f.__name__: (njit(cache=True)(_renamed(f, "_serial")), njit(parallel=True, cache=True)(f))
-            for f in (_im2col, _col2im, _nchw_to_nhwc, _nhwc_to_nchw)}
+            for f in (_im2col, _col2im)}
 
 
 def _run(name, n_elements, *args):
@@ -151,129 +151,149 @@ def _run(name, n_elements, *args):
 # ---------------------------------------------------------------------------------------------
 # Python drivers
 # ---------------------------------------------------------------------------------------------
-def _geometry(x_shape, W_shape, stride, padding):
-    (sh, sw), (ph, pw) = pair(stride), pair(padding)
-    N, C, H, Wd = x_shape
-    C_out, _, KH, KW = W_shape
-    OH, OW = conv_output_size(H, Wd, KH, KW, stride, padding)
-    return N, C, H, Wd, C_out, KH, KW, sh, sw, ph, pw, OH, OW
-
-
 def _chunk(N, per_sample_bytes, limit):
     """Samples per chunk: as many as fit per_sample_bytes each into limit (at least 1)."""
     return int(max(1, min(N, limit // max(1, per_sample_bytes))))
 
 
-def to_nhwc(x, ws=None, name="xh"):
-    """x (N, C, H, W) -> (N, H, W*C) channels-last copy, and the per-(n, c) sums (N, C)."""
-    N, C, H, W = x.shape
-    out = (ws or Workspace()).get(name, (N, H * W, C), x.dtype)            # N, H*W, C
-    sums = np.empty((N, C), dtype=np.float64)
-    _run("_nchw_to_nhwc", x.size, x.reshape(N, C, H * W), 0, N, out, sums)
-    return out.reshape(N, H, W * C), sums                                   # N, H, W*C
-
-
-def im2col(x, KH, KW, stride=1, padding=0):
-    """x (N, C, H, W) -> col (N*OH*OW, KH*KW*C), columns (kh, kw, c); the reference's, permuted."""
-    (sh, sw), (ph, pw) = pair(stride), pair(padding)
-    N, C, H, W = x.shape
-    OH, OW = conv_output_size(H, W, KH, KW, stride, padding)
-    x3, _ = to_nhwc(np.ascontiguousarray(x))
-    col = np.empty((N * OH * OW, KH * KW * C), dtype=x.dtype)
-    _run("_im2col", col.size, x3, C, 0, N, KH, KW, sh, sw, ph, pw, OH, OW, col)
+def _gather(src, n0, m, KH, KW, stride, padding, OH, OW, col, Kr):
+    """im2col of samples n0..n0+m-1 into col (per sample (m*Kr, P) or folded (Kr, m*P));
+    rows past the KH*KW*C taps (Kr = taps + 1 with a bias) are ones."""
+    (sh, sw), (ph, pw), P = stride, padding, OH * OW
+    K = src.shape[1] * KH * KW
+    ri, ci = (0, P) if col.shape[0] == Kr else (Kr, 0)
+    _run("_im2col", m * K * P, src, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, col, ri, ci)
+    if Kr > K:
+        if ci:
+            col[K:] = 1
+        else:
+            col.reshape(m, Kr, P)[:, K:] = 1
     return col
 
 
+def _col_buffer(ws, name, m, Kr, P, dtype):
+    """Workspace col for m samples: folded (Kr, m*P) if P < FOLD_MAX_P, else (m*Kr, P)."""
+    return ws.get(name, (Kr, m * P) if P < FOLD_MAX_P else (m * Kr, P), dtype)
+
+
+def _correlate(src, Wm, KH, KW, stride, padding, OH, OW, out, ws, keep=False):
+    """out[n] = Wm @ [im2col(src[n]); 1] for every sample: the forward pass (and stride-1 dx).
+
+    src (N, C, H, W); Wm (C_out, Kr), Kr = C*KH*KW (+1 for a bias column); out (N, C_out, OH*OW).
+    Returns the whole batch's col if ``keep`` (it is then computed in one chunk).
+    """
+    N, (C_out, Kr), P = src.shape[0], Wm.shape, OH * OW
+    nb = N if keep else _chunk(N, Kr * P * src.itemsize, CHUNK_BYTES)
+    for n0 in range(0, N, nb):
+        m = min(nb, N - n0)
+        col = _col_buffer(ws, "col_kept" if keep else "col", m, Kr, P, src.dtype)
+        _gather(src, n0, m, KH, KW, stride, padding, OH, OW, col, Kr)
+        if P < FOLD_MAX_P:                                  # one GEMM for the chunk, then unfold
+            y = ws.get("y", (C_out, m, P), src.dtype)                        # C_out, m, P
+            np.dot(Wm, col, out=y.reshape(C_out, m * P))
+            out[n0:n0 + m] = y.transpose(1, 0, 2)                            # m, C_out, P
+        else:
+            for i in range(m):
+                np.dot(Wm, col[i * Kr:(i + 1) * Kr], out=out[n0 + i])        # C_out, P
+    return col if keep else None
+
+
+def im2col(x, KH, KW, stride=1, padding=0):
+    """x (N, C, H, W) -> col (N, C*KH*KW, OH*OW): sample n's block is the reference's rows, transposed."""
+    N, C, H, W = x.shape
+    OH, OW = conv_output_size(H, W, KH, KW, stride, padding)
+    col = np.empty((N * C * KH * KW, OH * OW), dtype=x.dtype)                # N*K, P
+    _gather(np.ascontiguousarray(x), 0, N, KH, KW, pair(stride), pair(padding), OH, OW, col, C * KH * KW)
+    return col.reshape(N, C * KH * KW, OH * OW)
+
+
 def col2im(col, x_shape, KH, KW, stride=1, padding=0):
-    """col (N*OH*OW, KH*KW*C) -> dx (N, C, H, W), summing overlaps (the adjoint of ``im2col``)."""
+    """col (N, C*KH*KW, OH*OW) -> dx (N, C, H, W), summing overlaps (the adjoint of ``im2col``)."""
     (sh, sw), (ph, pw) = pair(stride), pair(padding)
     N, C, H, W = x_shape
     OH, OW = conv_output_size(H, W, KH, KW, stride, padding)
-    dx3 = np.empty((N, H, W * C), dtype=col.dtype)                          # N, H, W*C
-    _run("_col2im", col.size, np.ascontiguousarray(col), C, 0, N, KH, KW, sh, sw, ph, pw, OH, OW, dx3)
-    return dx3.reshape(N, H, W, C).transpose(0, 3, 1, 2).copy()              # N, C, H, W
+    dx = np.empty(x_shape, dtype=col.dtype)
+    col2d = np.ascontiguousarray(col).reshape(N * C * KH * KW, OH * OW)      # N*K, P
+    _run("_col2im", col.size, col2d, 0, N, KH, KW, sh, sw, ph, pw, OH, OW, C * KH * KW, 0, dx)
+    return dx
 
 
 def conv_forward(x, W, b=None, stride=1, padding=0, ws=None):
     """Same numbers as ``conv_forward_ref``: x (N, C, H, W), W (C_out, C, KH, KW) -> (out, saved).
 
-    ``saved`` is what ``conv_backward`` needs (x in NHWC, and col if it was kept); it lives in
-    ``ws`` and stays valid until the next call with the same workspace. x must be C-contiguous.
+    ``saved`` is what ``conv_backward`` needs (x, and col if it was kept; col lives in ``ws`` and
+    stays valid until the next call with the same workspace).
     """
     ws = ws or Workspace()
-    N, C, H, Wd, C_out, KH, KW, sh, sw, ph, pw, OH, OW = _geometry(x.shape, W.shape, stride, padding)
-    K, P = KH * KW * C, OH * OW
-    x3, _ = to_nhwc(x, ws)                                                   # N, H, W*C
-    Wt = ws.get("Wt", (C_out, KH * KW, C), x.dtype)
-    Wt[...] = W.reshape(C_out, C, KH * KW).transpose(0, 2, 1)               # C_out, KH*KW, C
-    Wt = Wt.reshape(C_out, K)                                                # C_out, KH*KW*C
-    bias = np.zeros(C_out, x.dtype) if b is None else b
+    x = np.ascontiguousarray(x)
+    (N, C, H, Wd), (C_out, _, KH, KW) = x.shape, W.shape
+    OH, OW = conv_output_size(H, Wd, KH, KW, stride, padding)
+    K, P = C * KH * KW, OH * OW
+    if b is None:
+        Wm = W.reshape(C_out, K)                                             # C_out, K
+    else:
+        Wm = ws.get("Wb", (C_out, K + 1), x.dtype)                           # C_out, K+1: [W2d | b]
+        Wm[:, :K], Wm[:, K] = W.reshape(C_out, K), b
     out = np.empty((N, C_out, P), dtype=x.dtype)                             # N, C_out, OH*OW
-    keep = N * P * K * x.itemsize <= KEEP_COL_BYTES
-    nb = N if keep else _chunk(N, P * K * x.itemsize, CHUNK_BYTES)
-    for n0 in range(0, N, nb):
-        m = min(nb, N - n0)
-        col = ws.get("col_kept" if keep else "col", (m * P, K), x.dtype)     # m*OH*OW, KH*KW*C
-        _run("_im2col", col.size, x3, C, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, col)
-        y = ws.get("y", (m, P, C_out), x.dtype)                              # m, OH*OW, C_out
-        np.dot(col, Wt.T, out=y.reshape(m * P, C_out))
-        _run("_nhwc_to_nchw", y.size, y, bias, n0, m, out)
-    return out.reshape(N, C_out, OH, OW), (x.shape, x3, Wt, col if keep else None)
+    keep = N * Wm.shape[1] * P * x.itemsize <= KEEP_COL_BYTES
+    col = _correlate(x, Wm, KH, KW, pair(stride), pair(padding), OH, OW, out, ws, keep)
+    return out.reshape(N, C_out, OH, OW), (x, col, b is not None)
+
+
+def _add_dot(acc, first, a, b, part):
+    """acc = a @ b if first, else acc += a @ b (computed into the scratch ``part``)."""
+    if first:
+        np.dot(a, b, out=acc)
+    else:
+        acc += np.dot(a, b, out=part)
 
 
 def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None):
-    """Same numbers as ``conv_backward_ref``: returns dx (None if not need_dx), dW, db.
-
-    dout (N, C_out, OH, OW); ``saved`` from ``conv_forward`` (with the same ``ws``).
+    """Same numbers as ``conv_backward_ref``: returns dx (None if not need_dx), dW, db (None if
+    forward had no bias). dout (N, C_out, OH, OW); ``saved`` from ``conv_forward`` (same ``ws``).
+    dW and db are views of ``ws``, valid until its next backward.
     """
     ws = ws or Workspace()
-    x_shape, x3, Wt, col_kept = saved
-    N, C, H, Wd, C_out, KH, KW, sh, sw, ph, pw, OH, OW = _geometry(x_shape, W.shape, stride, padding)
-    K, P = KH * KW * C, OH * OW
-    dy3, sums = to_nhwc(np.ascontiguousarray(dout), ws, "dy")            # N, OH, OW*C_out
-    db = sums.sum(axis=0).astype(W.dtype)                                    # C_out
-    dy = dy3.reshape(N * P, C_out)                                           # N*OH*OW, C_out
-    dWt = np.empty((C_out, K), dtype=W.dtype)                                # C_out, KH*KW*C
-    if col_kept is not None:
-        np.dot(dy.T, col_kept, out=dWt)
-    else:
-        nb = _chunk(N, P * K * W.itemsize, CHUNK_BYTES)
-        for n0 in range(0, N, nb):
-            m = min(nb, N - n0)
-            col = ws.get("col", (m * P, K), W.dtype)                         # m*OH*OW, KH*KW*C
-            _run("_im2col", col.size, x3, C, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, col)
-            if n0 == 0:
-                np.dot(dy[:m * P].T, col, out=dWt)
-            else:
-                dWt += np.dot(dy[n0 * P:(n0 + m) * P].T, col, out=ws.get("dWt", (C_out, K), W.dtype))
-    dW = dWt.reshape(C_out, KH * KW, C).transpose(0, 2, 1).copy().reshape(W.shape)  # C_out, C, KH, KW
-    if not need_dx:
-        return None, dW, db
-    dx = np.empty((N, C, H * Wd), dtype=W.dtype)                             # N, C, H*W
-    zeros = np.zeros(C, W.dtype)
-    if sh == sw == 1 and ph < KH and pw < KW and C >= GATHER_DX_MIN_CHANNELS:
-        # dx = conv(dout, W flipped in space, in/out channels swapped), padding K-1-p, stride 1
-        Wf = ws.get("Wf", (KH * KW, C_out, C), W.dtype)
-        Wf[...] = Wt.reshape(C_out, KH * KW, C)[:, ::-1, :].transpose(1, 0, 2)  # taps reversed
-        Wf = Wf.reshape(KH * KW * C_out, C)                                  # KH*KW*C_out, C
-        Kd, HW = KH * KW * C_out, H * Wd
-        nb = _chunk(N, HW * Kd * W.itemsize, CHUNK_BYTES)
-        for n0 in range(0, N, nb):
-            m = min(nb, N - n0)
-            cold = ws.get("col", (m * HW, Kd), W.dtype)                      # m*H*W, KH*KW*C_out
-            _run("_im2col", cold.size, dy3, C_out, n0, m, KH, KW, 1, 1, KH - 1 - ph, KW - 1 - pw,
-                 H, Wd, cold)
-            dxh = ws.get("y", (m, HW, C), W.dtype)                           # m, H*W, C
-            np.dot(cold, Wf, out=dxh.reshape(m * HW, C))
-            _run("_nhwc_to_nchw", dxh.size, dxh, zeros, n0, m, dx)
-    else:
-        dx3 = ws.get("dx3", (N, H, Wd * C), W.dtype)                         # N, H, W*C
-        nb = _chunk(N, P * K * W.itemsize, CHUNK_BYTES)
-        for n0 in range(0, N, nb):
-            m = min(nb, N - n0)
-            dcol = ws.get("col", (m * P, K), W.dtype)                        # m*OH*OW, KH*KW*C
-            np.dot(dy[n0 * P:(n0 + m) * P], Wt, out=dcol)
-            _run("_col2im", dcol.size, dcol, C, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, dx3)
-        _run("_nhwc_to_nchw", dx3.size, dx3.reshape(N, H * Wd, C), zeros, 0, N, dx)
-    return dx.reshape(N, C, H, Wd), dW, db
-
+    x, col_kept, has_bias = saved
+    (N, C, H, Wd), (C_out, _, KH, KW) = x.shape, W.shape
+    (sh, sw), (ph, pw) = stride, padding = pair(stride), pair(padding)
+    OH, OW = dout.shape[2:]
+    K, P = C * KH * KW, OH * OW
+    Kr, fold = K + has_bias, P < FOLD_MAX_P
+    dy = np.ascontiguousarray(dout).reshape(N, C_out, P)                     # N, C_out, P
+    W2d = W.reshape(C_out, K)                                                # C_out, K
+    gather_dx = sh == sw == 1 and ph < KH and pw < KW and C >= GATHER_DX_MIN_CHANNELS
+    col2im_dx = need_dx and not gather_dx
+    dx = np.empty(x.shape, dtype=W.dtype) if need_dx else None               # N, C, H, W
+    dWb = ws.get("dWb", (C_out, Kr), W.dtype)                                # [dW | db]
+    part = ws.get("part", (C_out, Kr), W.dtype)
+    nb = N if col_kept is not None else _chunk(N, Kr * P * W.itemsize, CHUNK_BYTES)
+    for n0 in range(0, N, nb):
+        m = min(nb, N - n0)
+        col = col_kept
+        if col is None:
+            col = _gather(x, n0, m, KH, KW, stride, padding, OH, OW,
+                          _col_buffer(ws, "col", m, Kr, P, W.dtype), Kr)
+        dcol = _col_buffer(ws, "dcol", m, K, P, W.dtype) if col2im_dx else None
+        if fold:                                           # dout as one (C_out, m*P) block
+            dyf = ws.get("y", (C_out, m, P), W.dtype)
+            dyf[...] = dy[n0:n0 + m].transpose(1, 0, 2)                      # C_out, m, P
+            dyf = dyf.reshape(C_out, m * P)                                  # C_out, m*P
+            _add_dot(dWb, n0 == 0, dyf, col.T, part)                         # C_out, Kr
+            if col2im_dx:
+                np.dot(W2d.T, dyf, out=dcol)                                 # K, m*P
+        else:
+            for i in range(m):
+                _add_dot(dWb, n0 + i == 0, dy[n0 + i], col[i * Kr:(i + 1) * Kr].T, part)
+                if col2im_dx:
+                    np.dot(W2d.T, dy[n0 + i], out=dcol[i * K:(i + 1) * K])   # K, P
+        if col2im_dx:
+            ri, ci = (0, P) if fold else (K, 0)
+            _run("_col2im", m * K * P, dcol, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, ri, ci, dx)
+    if gather_dx and need_dx:
+        # dx = conv(dout, W flipped in space with in/out channels swapped), padding K-1-p
+        Wf = ws.get("Wf", (C, C_out, KH, KW), W.dtype)
+        Wf[...] = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)                  # C, C_out, KH, KW
+        _correlate(dy.reshape(dout.shape), Wf.reshape(C, C_out * KH * KW), KH, KW, (1, 1),
+                   (KH - 1 - ph, KW - 1 - pw), H, Wd, dx.reshape(N, C, H * Wd), ws)
+    return dx, dWb[:, :K].reshape(W.shape), (dWb[:, K] if has_bias else None)
