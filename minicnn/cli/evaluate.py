@@ -37,16 +37,9 @@ def align_classes(ds, classes):
                    ds.color)
 
 
-def copies_of_training(test_ds, train_ds):
-    """bool (N_test,): True where a test image duplicates (exactly or nearly) a training image."""
-    import numpy as np
-    from minicnn.data import find_duplicate_groups
-    groups = find_duplicate_groups(np.concatenate([train_ds.images, test_ds.images]))
-    return np.isin(groups[len(train_ds):], groups[:len(train_ds)])
-
-
 def run(args):
-    from minicnn.cli.train import load_data
+    from minicnn.cli.train import data_dir
+    from minicnn.data import leaked_test_mask, load_folder
     from minicnn.training import evaluate, format_report, load_checkpoint
 
     model = load_checkpoint(args.checkpoint)
@@ -55,12 +48,15 @@ def run(args):
     if missing:
         raise CLIError(f"{args.checkpoint} has no {', '.join(missing)} in its metadata "
                        f"(evaluate needs a checkpoint written by minicnn train / fit)")
-    ds = align_classes(load_data(args.data, meta["image_size"], meta["color"], split="Testing"),
+    test_dir = data_dir(args.data, split="Testing")
+    ds = align_classes(load_folder(test_dir, image_size=meta["image_size"], color=meta["color"]),
                        meta["classes"])
     exclude = None
-    if args.train_data:
-        train = load_data(args.train_data, meta["image_size"], meta["color"])
-        exclude = copies_of_training(ds, train)
+    if args.train_data:   # the leakage audit: exact or near copies of training images
+        exclude = leaked_test_mask(data_dir(args.train_data), test_dir)
+        if len(exclude) != len(ds):
+            raise CLIError(f"the audit read {len(exclude)} test images, evaluate {len(ds)}; "
+                           f"is an image in {test_dir} unreadable?")
     result = evaluate(model, ds, batch_size=args.batch_size, exclude=exclude)
     result.pop("probs")
     result["checkpoint"] = args.checkpoint

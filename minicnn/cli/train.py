@@ -45,17 +45,21 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def load_data(path, image_size, color, split="Training"):
-    """A class-per-folder directory, or a Kaggle root (then its ``split`` folder) -> Dataset."""
-    from minicnn.data import load_folder
+def data_dir(path, split="Training"):
+    """The class-per-folder directory: ``path`` itself, or ``path/<split>`` for a Kaggle root."""
     from minicnn.data.folders import kaggle_split_dir
     if not os.path.isdir(path):
         raise CLIError(f"data folder {path} does not exist")
     try:
-        path = kaggle_split_dir(path, split)
+        return kaggle_split_dir(path, split)
     except ValueError:
-        pass                                   # not a Kaggle root: the folder holds the classes
-    return load_folder(path, image_size=image_size, color=color)
+        return path                            # not a Kaggle root: the folder holds the classes
+
+
+def load_data(path, image_size, color, split="Training"):
+    """A class-per-folder directory, or a Kaggle root (then its ``split`` folder) -> Dataset."""
+    from minicnn.data import load_folder
+    return load_folder(data_dir(path, split), image_size=image_size, color=color)
 
 
 def load_dataset(args):
