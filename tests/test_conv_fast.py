@@ -5,8 +5,8 @@ student reads (and which ``test_conv.py`` proves against finite differences and 
 the two meet over a grid of shapes (strides, paddings, kernel sizes, non-square), in float32 and
 float64: im2col (the fast one keeps sample n's block as (K, OH*OW), the reference's rows
 transposed), col2im, forward and backward, with the batch in one chunk or one sample per chunk,
-per-sample or folded GEMMs, serial and threaded kernels, and dx by both of the fast path's
-routes (gather for stride 1, col2im otherwise).
+per-sample or folded GEMMs, on one thread or split between worker threads, and dx by both of
+the fast path's routes (gather for stride 1, col2im otherwise).
 """
 import numpy as np
 import pytest
@@ -48,8 +48,9 @@ def assert_close(fast_value, ref_value, dtype):
 
 @pytest.fixture(params=["one-chunk", "chunk-per-sample", "threaded"])
 def chunking(request, monkeypatch):
-    if request.param == "threaded":                          # the prange builds, even for tiny arrays
+    if request.param == "threaded":                          # 3 worker threads, even for tiny batches
         monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0)
+        monkeypatch.setattr(fast, "THREADS", 3)
     if request.param == "chunk-per-sample":
         monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
         monkeypatch.setattr(fast, "KEEP_COL_BYTES", 0)       # backward recomputes col too
