@@ -1,0 +1,89 @@
+"""Cache of decoded, resized image folders, so decoding is paid once.
+
+Where: ``$MINICNN_CACHE_DIR``, else ``$XDG_CACHE_HOME/minicnn``, else ``~/.cache/minicnn``; never
+inside the data folder (treat it as read-only). One file per (folder, image_size, color):
+``<folder name>-<16 hex>.npz``, so a changed folder overwrites its old entry instead of piling up.
+
+What makes an entry valid: its ``key``, a SHA-256 over the format version, the Pillow version,
+image_size, color, and every file's relative path, size in bytes and mtime (ns). Adding, removing,
+replacing or touching a file changes the key and the folder is decoded again.
+
+Safety: entries are plain ``.npz`` written with ``np.savez`` and read with
+``allow_pickle=False`` (strings are stored as fixed-width unicode arrays), so a cache file can
+hold only arrays, never code. Writes go to a temporary file that is then renamed over the entry
+(``os.replace`` is atomic), so a crash never leaves a half-written entry.
+"""
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+
+import numpy as np
+import PIL
+
+CACHE_FORMAT = 1
+
+
+def default_cache_dir():
+    if os.environ.get("MINICNN_CACHE_DIR"):
+        return os.environ["MINICNN_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "minicnn")
+
+
+def _sha(obj):
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def entry_path(folder, image_size, color, cache_dir=None):
+    folder = os.path.abspath(folder)
+    name = os.path.basename(folder.rstrip(os.sep)) or "root"
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:40]
+    digest = _sha([folder, int(image_size), color])[:16]
+    return os.path.join(cache_dir or default_cache_dir(), f"{safe}-{digest}.npz")
+
+
+def content_key(files, image_size, color):
+    """files: list of (relative path, label, absolute path). Stats each file (size, mtime_ns)."""
+    listing = []
+    for rel, label, full in files:
+        st = os.stat(full)
+        listing.append([rel, int(label), st.st_size, st.st_mtime_ns])
+    return _sha({"format": CACHE_FORMAT, "pillow": PIL.__version__, "image_size": int(image_size),
+                 "color": color, "files": listing})
+
+
+def read(path, key):
+    """The cached arrays for ``key`` as a dict, or None (missing, stale or unreadable entry)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                return None
+            return {"images": z["images"], "labels": z["labels"],
+                    "relpaths": [str(p) for p in z["relpaths"]],
+                    "skipped": [str(p) for p in z["skipped"]]}
+    except Exception:   # a damaged entry is just a miss; it is overwritten below
+        return None
+
+
+def write(path, key, images, labels, relpaths, skipped):
+    """Atomically store one entry. Failure to write (read-only home...) only warns."""
+    folder = os.path.dirname(path)
+    tmp = None
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, key=np.array(key), images=images, labels=labels,
+                     relpaths=np.array(relpaths, dtype=str),
+                     skipped=np.array(skipped, dtype=str))
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        warnings.warn(f"minicnn: could not write the image cache {path}: {e}", stacklevel=3)
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,56 @@
+"""Stratified, reproducible train/validation split that can keep duplicate groups together.
+
+    train, val = train_val_split(ds, val_fraction=0.2, seed=0)
+    groups = find_duplicate_groups(ds)                       # minicnn.data.duplicates
+    train, val = train_val_split(ds, 0.2, seed=0, groups=groups)  # no copy on both sides
+
+Algorithm (the same on every machine: it uses only NumPy's PCG64 generator
+``np.random.default_rng(seed)`` and the dataset's own order, never hashing or file-system order):
+
+1. Each group (a single image when ``groups`` is None) gets the label most of its images carry
+   (ties: the smallest class index).
+2. For each class k in order: target_k = round(val_fraction * images whose group has label k).
+   The class's groups, in increasing group-id order, are shuffled by the generator and walked in
+   that order; a group goes to validation if that brings the class's validation count closer to
+   target_k. Without groups this picks exactly target_k images of every class.
+"""
+import numpy as np
+
+
+def split_indices(labels, val_fraction=0.2, seed=0, groups=None):
+    """labels: int (N,) -> (train_idx, val_idx), both sorted int64 arrays that partition 0..N-1."""
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+    if groups is None:
+        groups = np.arange(n)
+    groups = np.asarray(groups)
+    if groups.shape != (n,) or not np.issubdtype(groups.dtype, np.integer):
+        raise ValueError(f"groups: expected an int array of shape ({n},), got "
+                         f"{groups.dtype} {groups.shape}")
+    rng = np.random.default_rng(seed)
+    group_ids, inverse = np.unique(groups, return_inverse=True)   # sorted ids; image -> group row
+    inverse = inverse.reshape(-1)
+    sizes = np.bincount(inverse, minlength=len(group_ids))
+    # majority label of each group: counts (G, K), argmax picks the smallest index on ties
+    counts = np.zeros((len(group_ids), labels.max(initial=0) + 1), dtype=np.int64)
+    np.add.at(counts, (inverse, labels), 1)
+    group_label = counts.argmax(axis=1)
+    in_val = np.zeros(len(group_ids), dtype=bool)
+    for k in range(counts.shape[1]):
+        members = np.flatnonzero(group_label == k)               # group rows of class k
+        target = int(round(float(val_fraction) * sizes[members].sum()))
+        taken = 0
+        for g in members[rng.permutation(len(members))]:
+            if abs(taken + sizes[g] - target) < abs(taken - target):
+                in_val[g] = True
+                taken += sizes[g]
+    val_mask = in_val[inverse]
+    return np.flatnonzero(~val_mask), np.flatnonzero(val_mask)
+
+
+def train_val_split(ds, val_fraction=0.2, seed=0, groups=None):
+    """Dataset -> (train_ds, val_ds), stratified by class; see the module docstring."""
+    train_idx, val_idx = split_indices(ds.labels, val_fraction, seed, groups)
+    return ds.subset(train_idx), ds.subset(val_idx)
