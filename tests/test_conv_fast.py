@@ -53,7 +53,7 @@ def chunking(request, monkeypatch):
         monkeypatch.setattr(fast, "THREADS", 3)
     if request.param == "chunk-per-sample":
         monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
-        monkeypatch.setattr(fast, "KEEP_COL_BYTES", 0)       # backward recomputes col too
+        monkeypatch.setattr(fast, "FOLD_CHUNK_BYTES", 1)     # backward gathers col again, folded too
 
 
 @pytest.fixture(params=["per-sample", "folded"])

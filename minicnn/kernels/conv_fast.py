@@ -18,9 +18,11 @@ computed:
    hand-off per layer call, instead of a thread synchronisation inside every small GEMM.
 4. For stride 1 (and enough input channels), dx is the convolution of dout with the flipped,
    channel-swapped kernel (padding K-1-p): the forward's gather + GEMM again, no col2im.
-5. Each worker goes through its samples in chunks whose col fits in CHUNK_BYTES (cache-sized);
-   forward's col is kept for backward when the whole batch's fits in KEEP_COL_BYTES, else
-   backward gathers it again. Buffers come from a per-layer ``Workspace``, reused every step.
+5. Each worker goes through its samples in chunks whose col fits in CHUNK_BYTES (cache-sized),
+   and backward gathers col again (cheaper than keeping it: a gather into cache costs less than
+   reading a batch-sized col back from memory). Folded chunks are as large as FOLD_CHUNK_BYTES
+   allows (each folded GEMM reads all of W), and if one chunk holds a worker's samples its col
+   is kept for backward. Buffers come from a per-layer ``Workspace``, reused every step.
 """
 from concurrent.futures import ThreadPoolExecutor
 
@@ -30,9 +32,9 @@ import numpy as np
 from minicnn.kernels import conv_gather as g
 from minicnn.kernels.im2col_ref import conv_output_size, pair
 
-CHUNK_BYTES = 4 << 20            #: target size of one chunk's col (the im2col -> GEMM working set)
-KEEP_COL_BYTES = 64 << 20        #: keep forward's col for backward if the whole batch's fits here
+CHUNK_BYTES = 2 << 20            #: target size of one chunk's col (the im2col -> GEMM working set)
 FOLD_MAX_P = 128                 #: below this many output pixels a chunk's samples share one GEMM
+FOLD_CHUNK_BYTES = 64 << 20      #: the largest folded chunk's col
 GATHER_DX_MIN_CHANNELS = 16      #: stride-1 convs with at least this many input channels gather dx
 PARALLEL_MIN_ELEMENTS = 1 << 16  #: below this many col elements one thread does the whole batch
 THREADS = None                   #: worker threads; None = numba.get_num_threads()
@@ -107,9 +109,11 @@ def _map(fn, ranges):
 # ---------------------------------------------------------------------------------------------
 # One worker's share: samples n0 .. n1-1, in chunks
 # ---------------------------------------------------------------------------------------------
-def _chunks(n0, n1, per_sample_bytes, limit):
-    """(start, count) chunks of samples n0..n1-1, each as many samples as fit into limit."""
-    nb = int(max(1, min(n1 - n0, limit // max(1, per_sample_bytes))))
+def _chunks(n0, n1, Kr, P, itemsize):
+    """(start, count) chunks of samples n0..n1-1: as many samples as fit a (Kr, P)-per-sample col
+    into CHUNK_BYTES, or FOLD_CHUNK_BYTES if folded."""
+    limit = FOLD_CHUNK_BYTES if P < FOLD_MAX_P else CHUNK_BYTES
+    nb = int(max(1, min(n1 - n0, limit // (Kr * P * itemsize))))
     return [(a, min(nb, n1 - a)) for a in range(n0, n1, nb)]
 
 
@@ -137,11 +141,12 @@ def _correlate(src, Wm, KH, KW, stride, padding, OH, OW, out, ws, n0, n1, keep=F
     """out[n] = Wm @ [im2col(src[n]); 1] for samples n0 <= n < n1: forward (and stride-1 dx).
 
     src (N, C, H, W); Wm (C_out, Kr), Kr = C*KH*KW (+1 for a bias column); out (N, C_out, OH*OW).
-    Returns these samples' col if ``keep`` (then computed in one chunk).
+    With ``keep``, returns these samples' col if it was folded in one chunk (else None).
     """
     (C_out, Kr), P = Wm.shape, OH * OW
-    limit = float("inf") if keep else CHUNK_BYTES
-    for a, m in _chunks(n0, n1, Kr * P * src.itemsize, limit):
+    chunks = _chunks(n0, n1, Kr, P, src.itemsize)
+    keep = keep and len(chunks) == 1 and P < FOLD_MAX_P
+    for a, m in chunks:
         col = _col_buffer(ws, "col_kept" if keep else "col", m, Kr, P, src.dtype)
         _gather(src, a, m, KH, KW, stride, padding, OH, OW, col, Kr)
         if P < FOLD_MAX_P:                                  # one GEMM for the chunk, then unfold
@@ -169,8 +174,7 @@ def _backward_share(dy, x, col_kept, W, stride, padding, dx, Wf, ws, n0, n1, Kr)
     K, P, fold = C * KH * KW, OH * OW, OH * OW < FOLD_MAX_P
     dy3, W2d = dy.reshape(-1, C_out, P), W.reshape(C_out, K)                 # N, C_out, P; C_out, K
     dWb, part = ws.get("dWb", (C_out, Kr), W.dtype), ws.get("part", (C_out, Kr), W.dtype)
-    limit = float("inf") if col_kept is not None else CHUNK_BYTES
-    for a, m in _chunks(n0, n1, Kr * P * W.itemsize, limit):
+    for a, m in _chunks(n0, n1, Kr, P, W.itemsize):                          # as in forward
         col = col_kept
         if col is None:
             col = _gather(x, a, m, KH, KW, stride, padding, OH, OW,
@@ -237,11 +241,10 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None):
         Wm = ws.get("Wb", (C_out, K + 1), x.dtype)                           # C_out, K+1: [W2d | b]
         Wm[:, :K], Wm[:, K] = W.reshape(C_out, K), b
     out = np.empty((N, C_out, P), dtype=x.dtype)                             # N, C_out, OH*OW
-    keep = N * Wm.shape[1] * P * x.itemsize <= KEEP_COL_BYTES
     ranges = _sample_ranges(N, N * K * P)
     cols = _map(lambda w, n0, n1: _correlate(x, Wm, KH, KW, pair(stride), pair(padding), OH, OW,
-                                             out, ws.worker(w), n0, n1, keep), ranges)
-    return out.reshape(N, C_out, OH, OW), (x, ranges, cols if keep else None, b is not None)
+                                             out, ws.worker(w), n0, n1, keep=True), ranges)
+    return out.reshape(N, C_out, OH, OW), (x, ranges, cols, b is not None)
 
 
 def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None):
@@ -261,7 +264,7 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None):
         Wf = ws.get("Wf", (C, C_out, KH, KW), W.dtype)
         Wf[...] = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)                  # C, C_out, KH, KW
         Wf = Wf.reshape(C, C_out * KH * KW)
-    parts = _map(lambda w, n0, n1: _backward_share(dy, x, cols and cols[w], W, stride, padding, dx,
+    parts = _map(lambda w, n0, n1: _backward_share(dy, x, cols[w], W, stride, padding, dx,
                                                    Wf, ws.worker(w), n0, n1, K + has_bias), ranges)
     dWb = parts[0]                                                           # C_out, K(+1): [dW | db]
     for p in parts[1:]:
