@@ -32,30 +32,30 @@ def warp_batch(x, angle_deg, shift, flip):
     angle_deg about its centre, then shifted by (tx, ty). See the module docstring.
     """
     n, c, h, w = x.shape
-    a = np.deg2rad(np.asarray(angle_deg, dtype=np.float64))[:, None, None]   # N,1,1
-    tx = np.asarray(shift, dtype=np.float64)[:, 0, None, None]                 # N,1,1
-    ty = np.asarray(shift, dtype=np.float64)[:, 1, None, None]
-    f = np.where(np.asarray(flip, dtype=bool), -1.0, 1.0)[:, None, None]       # N,1,1
+    f32 = np.float32
+    a = np.deg2rad(np.asarray(angle_deg, dtype=np.float64))
+    cos, sin = np.cos(a).astype(f32)[:, None, None], np.sin(a).astype(f32)[:, None, None]  # N,1,1
+    shift = np.asarray(shift, dtype=f32)
+    f = np.where(np.asarray(flip, dtype=bool), -1, 1).astype(f32)[:, None, None]         # N,1,1
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    i, j = np.mgrid[0:h, 0:w]                                                  # H,W each
-    u = j[None] - cx - tx                                                      # N,H,W
-    v = i[None] - cy - ty
-    sx = np.clip(f * (np.cos(a) * u - np.sin(a) * v) + cx, 0, w - 1)
-    sy = np.clip(np.sin(a) * u + np.cos(a) * v + cy, 0, h - 1)
-    x0 = np.floor(sx).astype(np.int64)
-    y0 = np.floor(sy).astype(np.int64)
+    u = (np.arange(w, dtype=f32) - cx)[None, None, :] - shift[:, 0, None, None]         # N,1,W
+    v = (np.arange(h, dtype=f32) - cy)[None, :, None] - shift[:, 1, None, None]         # N,H,1
+    sx = np.clip(f * (cos * u - sin * v) + f32(cx), 0, w - 1)                            # N,H,W
+    sy = np.clip(sin * u + cos * v + f32(cy), 0, h - 1)
+    x0 = sx.astype(np.int64)                                  # floor: coordinates are >= 0
+    y0 = sy.astype(np.int64)
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    wx = (sx - x0).reshape(n, 1, h * w).astype(x.dtype)                        # N,1,H*W
-    wy = (sy - y0).reshape(n, 1, h * w).astype(x.dtype)
-    flat = x.reshape(n, c, h * w)                                              # N,C,H*W
+    wx = (sx - x0).astype(x.dtype).reshape(n, 1, h * w)                                  # N,1,H*W
+    wy = (sy - y0).astype(x.dtype).reshape(n, 1, h * w)
+    flat = x.reshape(n * c, h * w)                                                       # N*C,H*W
+    rows = np.arange(n * c).reshape(n, c, 1)                                             # N,C,1
 
     def gather(yy, xx):
-        idx = (yy * w + xx).reshape(n, 1, h * w)                               # N,1,H*W
-        return np.take_along_axis(flat, np.broadcast_to(idx, (n, c, h * w)), axis=2)
+        return flat[rows, (yy * w + xx).reshape(n, 1, h * w)]                            # N,C,H*W
 
     top = gather(y0, x0) * (1 - wx) + gather(y0, x1) * wx
     bottom = gather(y1, x0) * (1 - wx) + gather(y1, x1) * wx
-    return (top * (1 - wy) + bottom * wy).reshape(n, c, h, w)                  # N,C,H,W
+    return (top * (1 - wy) + bottom * wy).reshape(n, c, h, w)                            # N,C,H,W
 
 
 class Augmenter:

@@ -66,24 +66,22 @@ def shift_matrices(shifts, size):
     hi = np.minimum(lo + 1, size - 1)
     w = src - lo
     m = np.zeros((len(src), size, size))
-    n_idx, i_idx = np.indices(src.shape)
-    np.add.at(m, (n_idx, i_idx, lo), 1 - w)
-    np.add.at(m, (n_idx, i_idx, hi), w)
+    n_idx, i_idx = np.indices(src.shape)                                # N,size each
+    m[n_idx, i_idx, lo] = 1 - w
+    m[n_idx, i_idx, hi] += w                                            # hi == lo only when w == 0
     return m
 
 
-def centre_on_centroid(t):
-    """t: float (N, S, S) -> copies shifted (bilinear, borders clamped) so that each image's
-    intensity centroid lies at the centre (S-1)/2. Rows and columns shift separately:
-    out = My @ t @ Mx.T with ``shift_matrices``."""
+def centring_matrices(t):
+    """t: float (N, S, S) -> (My, Mx), each (N, S, S), such that My @ t @ Mx.T is t shifted
+    (bilinear, borders clamped) so its intensity centroid lies at the centre (S-1)/2."""
     size = t.shape[1]
     r = np.arange(size)
     mass = t.sum(axis=(1, 2)) + 1e-12                                   # N
     cy = (t.sum(axis=2) * r).sum(axis=1) / mass                         # N
     cx = (t.sum(axis=1) * r).sum(axis=1) / mass
     c = (size - 1) / 2.0
-    my, mx = shift_matrices(c - cy, size), shift_matrices(c - cx, size)  # N,S,S each
-    return my @ t @ mx.transpose(0, 2, 1)
+    return shift_matrices(c - cy, size), shift_matrices(c - cx, size)
 
 
 def phash(gray, chunk=256):
@@ -96,8 +94,11 @@ def phash(gray, chunk=256):
     d = dct_matrix(THUMB_SIZE)[:HASH_SIZE]                              # 16,64
     words = []
     for s in range(0, len(g), chunk):
-        thumb = centre_on_centroid(a_h @ g[s:s + chunk] @ a_w.T)        # n,64,64
-        low = (d @ thumb @ d.T).reshape(len(thumb), -1)                 # n,256
+        thumb = a_h @ g[s:s + chunk] @ a_w.T                            # n,64,64
+        my, mx = centring_matrices(thumb)                               # n,64,64 each
+        # DCT of the centred thumbnail, d @ (my @ thumb @ mx.T) @ d.T, multiplied small-first
+        low = (d @ my) @ thumb @ (d @ mx).transpose(0, 2, 1)            # n,16,16
+        low = low.reshape(len(thumb), -1)                               # n,256
         bits = low > np.median(low, axis=1, keepdims=True)
         words.append(np.packbits(bits, axis=1).view(">u8").astype(np.uint64))   # n,4
     out = np.concatenate(words) if words else np.zeros((0, 4), np.uint64)
@@ -107,24 +108,33 @@ def phash(gray, chunk=256):
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
+def popcount(x):
+    """Set bits of each uint64 in x (same shape, int64)."""
+    if hasattr(np, "bitwise_count"):                                    # NumPy >= 2.0
+        return np.bitwise_count(x).astype(np.int64)
+    x = np.ascontiguousarray(x)
+    return _POPCOUNT8[x.view(np.uint8).reshape(*x.shape, 8)].sum(axis=-1, dtype=np.int64)
+
+
 def hamming(a, b):
     """Bit differences between hashes (..., 4) uint64, broadcasting over the leading axes."""
-    x = np.bitwise_xor(np.asarray(a, np.uint64), np.asarray(b, np.uint64))
-    if hasattr(np, "bitwise_count"):                                    # NumPy >= 2.0
-        return np.bitwise_count(x).sum(axis=-1, dtype=np.int64)
-    return _POPCOUNT8[x.view(np.uint8)].sum(axis=-1, dtype=np.int64)
+    a, b = np.asarray(a, np.uint64), np.asarray(b, np.uint64)
+    total = np.zeros(np.broadcast_shapes(a.shape[:-1], b.shape[:-1]), dtype=np.int64)
+    for w in range(a.shape[-1]):                                        # one 64-bit word at a time
+        total += popcount(np.bitwise_xor(a[..., w], b[..., w]))
+    return total
 
 
 def near_pairs(hashes, threshold=NEAR_THRESHOLD, chunk=512):
     """hashes (N, 4) -> all pairs (i, j), i < j, at Hamming distance <= threshold: int (P, 2)."""
     hashes = np.asarray(hashes, np.uint64)
-    out = []
+    out = [np.zeros((0, 2), np.int64)]
     for s in range(0, len(hashes), chunk):
-        dist = hamming(hashes[s:s + chunk, None], hashes[None, :])      # chunk,N
+        dist = hamming(hashes[s:s + chunk, None], hashes[None, s:])     # chunk,N-s: j >= s only
         i, j = np.nonzero(dist <= threshold)
-        i = i + s
+        i, j = i + s, j + s
         out.append(np.stack([i[i < j], j[i < j]], axis=1))
-    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+    return np.concatenate(out)
 
 
 def has_near(query, reference, threshold=NEAR_THRESHOLD, chunk=512):
