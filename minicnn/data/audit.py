@@ -31,15 +31,15 @@ HASH_NAME = "256-bit DCT hash (16x16 low frequencies of a centroid-centred 64x64
 
 def _fingerprint(full):
     """One file -> (byte digest, pixel digest, 64x64 gray uint8 thumbnail for the hash), or
-    (None, None, error text). The thumbnail is Pillow's BOX (area-average) resize of the 8-bit
-    luma image; ``phash`` then runs on all thumbnails at once."""
+    (None, None, error text). The thumbnail is the 8-bit luma image resized like load_folder
+    does (Pillow BILINEAR, antialiased); ``phash`` then runs on all thumbnails at once."""
     try:
         with open(full, "rb") as f:
             data = f.read()
         with Image.open(io.BytesIO(data)) as im:
             im = to_8bit(im)
             a = np.asarray(im)                                      # H,W or H,W,3 uint8
-            thumb = im.convert("L").resize((THUMB_SIZE, THUMB_SIZE), Image.BOX)
+            thumb = im.convert("L").resize((THUMB_SIZE, THUMB_SIZE), Image.BILINEAR)
         pixels = hashlib.sha256(str(a.shape).encode() + a.tobytes()).hexdigest()
         return hashlib.sha256(data).hexdigest(), pixels, np.asarray(thumb, dtype=np.uint8)
     except Exception as e:   # Pillow raises many kinds on a bad file
@@ -143,7 +143,7 @@ class AuditReport:
                      f"files); identical pixels: {c['pixel_groups']} groups "
                      f"({c['pixel_group_files']} files)")
         lines.append(f"duplicate groups (exact or near): {c['groups']} ({c['group_files']} files, "
-                     f"{c['near_groups']} of them near only)")
+                     f"{c['near_groups']} of them with near copies)")
         for split in self.roots:
             lines.append(f"  within {split}: {c[f'groups_within_{split}']} groups, "
                          f"{c[f'redundant_{split}_files']} redundant copies")
