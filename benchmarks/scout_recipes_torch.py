@@ -26,8 +26,8 @@ import numpy as np
 
 DATA = "/work/shared/data/brain-tumor-mri/Training"
 HERE = Path(__file__).resolve().parent
-LOG = HERE / "scouting_runs.jsonl"
 CACHE = Path(os.environ.get("SCOUT_CACHE", "/tmp/minicnn_scout_cache"))
+LOG = CACHE / "scouting_runs.jsonl"     # outside the repository
 
 
 # ---- data -------------------------------------------------------------------------------
@@ -218,6 +218,7 @@ def main(argv=None):
     if args.table:
         table(args.log)
     else:
+        CACHE.mkdir(parents=True, exist_ok=True)
         run(args)
 
 
