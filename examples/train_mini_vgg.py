@@ -23,12 +23,12 @@ from minicnn.training.schedules import cosine
 from _common import STOP_EXIT_CODES, load_split, parse_args, run
 
 # The recipe. Selected on validation accuracy only.
-EPOCHS = 15
+EPOCHS = 10
 BATCH_SIZE = 32
-LR = 1e-3                    # Adam's peak learning rate, reached after the warm-up
-WEIGHT_DECAY = 1e-4          # decoupled (AdamW) weight decay
+LR = 3e-4                    # Adam's peak learning rate, reached after the warm-up (1e-3 diverges)
+WEIGHT_DECAY = 0.0           # decoupled (AdamW) weight decay; none needed with dropout + augmentation
 WARMUP = 1                   # epochs of linear warm-up before the cosine decay
-AUGMENT = dict(flip=True, max_shift=0.1, max_rotate=10)    # random per training image
+AUGMENT = dict(flip=True, max_shift=0.1, max_rotate=0)     # random per training image
 
 
 def main():
