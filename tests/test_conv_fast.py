@@ -46,19 +46,22 @@ def assert_close(fast_value, ref_value, dtype):
     assert np.max(np.abs(fast_value - ref_value)) <= TOL[dtype] * scale
 
 
-@pytest.fixture(params=["one-chunk", "chunk-per-sample", "threaded"])
+@pytest.fixture(params=["one-chunk", "row-bands", "two-row-bands", "threaded"])
 def chunking(request, monkeypatch):
-    if request.param == "threaded":                          # 3 worker threads, even for tiny batches
+    """How the batch is cut: whole, one output row (or one folded sample) at a time, bands of
+    about two output rows (the test sets the size), or between 3 worker threads."""
+    if request.param == "threaded":                          # even for tiny batches
         monkeypatch.setattr(fast, "PARALLEL_MIN_ELEMENTS", 0)
         monkeypatch.setattr(fast, "THREADS", 3)
-    if request.param == "chunk-per-sample":
+    if request.param == "row-bands":
         monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
         monkeypatch.setattr(fast, "FOLD_CHUNK_BYTES", 1)     # backward gathers col again, folded too
+    return request.param
 
 
 @pytest.fixture(params=["per-sample", "folded"])
 def gemm_layout(request, monkeypatch):
-    monkeypatch.setattr(fast, "FOLD_MAX_P", 0 if request.param == "per-sample" else 10**9)
+    monkeypatch.setattr(fast, "FOLD_COLUMNS", 0 if request.param == "per-sample" else 10**9)
 
 
 @pytest.fixture(params=["gather-dx", "col2im-dx"])
@@ -87,9 +90,11 @@ def test_im2col_col2im(shape, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_forward_backward(shape, dtype, chunking, gemm_layout, dx_route):
+def test_forward_backward(shape, dtype, chunking, gemm_layout, dx_route, monkeypatch):
     x, Wt, b, dout = data(shape, dtype)
     s, p = shape[6], shape[7]
+    if chunking == "two-row-bands":                           # col of two rows of OW outputs
+        monkeypatch.setattr(fast, "CHUNK_BYTES", (Wt[0].size + 1) * dout.shape[3] * x.itemsize * 2)
     ws = fast.Workspace()
     want = ref.conv_backward_ref(dout, x, Wt, s, p)
     y, saved = fast.conv_forward(x, Wt, None, s, p, ws)      # no bias: no db either

@@ -7,8 +7,9 @@ computed:
    reference's W.reshape(C_out, K), columns the output pixels (oh, ow). Then
    ``y[n] = W2d @ col_n`` (C_out, P) is already sample n's NCHW output and
    ``dW += dout[n] @ col_n.T`` reads dout as it comes: no layout transposes of x, y or dout.
-   For small images (P < FOLD_MAX_P) thin per-sample GEMMs are slow, so a chunk of samples is
-   folded into one GEMM: col (K, nb*P), with one small (C_out, nb, P) <-> (nb, C_out, P) copy.
+   For small images (P < FOLD_COLUMNS) thin per-sample GEMMs are slow (each one also re-reads
+   all of W), so a chunk of ~FOLD_COLUMNS/P samples is folded into one GEMM: col (K, nb*P),
+   with one small (C_out, nb, P) <-> (nb, C_out, P) copy of y and dout.
 2. The bias rides in the GEMM: col gets an extra row of ones and W2d a last column b, so
    ``[W2d | b] @ [col; 1] = W2d @ col + b`` and the weight-gradient GEMM returns db as its last
    column (``dout[n] @ [col_n; 1].T = [dW_n | db_n]``). No separate pass over y or dout.
@@ -20,9 +21,9 @@ computed:
    channel-swapped kernel (padding K-1-p): the forward's gather + GEMM again, no col2im.
 5. Each worker goes through its samples in chunks whose col fits in CHUNK_BYTES (cache-sized),
    and backward gathers col again (cheaper than keeping it: a gather into cache costs less than
-   reading a batch-sized col back from memory). Folded chunks are as large as FOLD_CHUNK_BYTES
-   allows (each folded GEMM reads all of W), and if one chunk holds a worker's samples its col
-   is kept for backward. Buffers come from a per-layer ``Workspace``, reused every step.
+   reading a batch-sized col back from memory); an image whose col is larger goes in bands of
+   output rows. If one folded chunk holds all of a worker's samples, its col is kept for
+   backward. Buffers come from a per-layer ``Workspace``, reused every step.
 """
 from concurrent.futures import ThreadPoolExecutor
 
@@ -32,8 +33,8 @@ import numpy as np
 from minicnn.kernels import conv_gather as g
 from minicnn.kernels.im2col_ref import conv_output_size, pair
 
-CHUNK_BYTES = 2 << 20            #: target size of one chunk's col (the im2col -> GEMM working set)
-FOLD_MAX_P = 128                 #: below this many output pixels a chunk's samples share one GEMM
+CHUNK_BYTES = 4 << 20            #: target size of one chunk's col (the im2col -> GEMM working set)
+FOLD_COLUMNS = 2048              #: fold samples with fewer output pixels, this many per GEMM
 FOLD_CHUNK_BYTES = 64 << 20      #: the largest folded chunk's col
 GATHER_DX_MIN_CHANNELS = 16      #: stride-1 convs with at least this many input channels gather dx
 PARALLEL_MIN_ELEMENTS = 1 << 16  #: below this many col elements one thread does the whole batch
@@ -109,31 +110,40 @@ def _map(fn, ranges):
 # ---------------------------------------------------------------------------------------------
 # One worker's share: samples n0 .. n1-1, in chunks
 # ---------------------------------------------------------------------------------------------
-def _chunks(n0, n1, Kr, P, itemsize):
-    """(start, count) chunks of samples n0..n1-1: as many samples as fit a (Kr, P)-per-sample col
-    into CHUNK_BYTES, or FOLD_CHUNK_BYTES if folded."""
-    limit = FOLD_CHUNK_BYTES if P < FOLD_MAX_P else CHUNK_BYTES
-    nb = int(max(1, min(n1 - n0, limit // (Kr * P * itemsize))))
-    return [(a, min(nb, n1 - a)) for a in range(n0, n1, nb)]
+def _chunks(n0, n1, Kr, OH, OW, itemsize):
+    """Chunks (a, m, r0, r1) of samples n0..n1-1: samples a..a+m-1, output rows r0..r1-1.
+
+    Folded: enough samples for FOLD_COLUMNS GEMM columns (col within FOLD_CHUNK_BYTES).
+    Else as many samples as fit a (Kr, OH*OW)-per-sample col into CHUNK_BYTES; a sample larger
+    than that goes in even bands of output rows that fit.
+    """
+    P, per_sample = OH * OW, Kr * OH * OW * itemsize
+    if P < FOLD_COLUMNS or per_sample <= CHUNK_BYTES:
+        nb = min(-(-FOLD_COLUMNS // P), FOLD_CHUNK_BYTES // per_sample) if P < FOLD_COLUMNS \
+            else CHUNK_BYTES // per_sample
+        nb = max(1, min(n1 - n0, nb))
+        return [(a, min(nb, n1 - a), 0, OH) for a in range(n0, n1, nb)]
+    rows = -(-OH // -(-per_sample // CHUNK_BYTES))           # ceil(OH / number of bands)
+    return [(n, 1, r, min(r + rows, OH)) for n in range(n0, n1) for r in range(0, OH, rows)]
 
 
-def _col_buffer(ws, name, m, Kr, P, dtype):
-    """Workspace col for m samples: folded (Kr, m*P) if P < FOLD_MAX_P, else (m*Kr, P)."""
-    return ws.get(name, (Kr, m * P) if P < FOLD_MAX_P else (m * Kr, P), dtype)
+def _col_buffer(ws, name, m, Kr, Pb, dtype):
+    """Workspace col for m samples of Pb output pixels: folded (Kr, m*Pb) or stacked (m*Kr, Pb)."""
+    return ws.get(name, (Kr, m * Pb) if Pb < FOLD_COLUMNS else (m * Kr, Pb), dtype)
 
 
-def _gather(src, n0, m, KH, KW, stride, padding, OH, OW, col, Kr):
-    """im2col of samples n0..n0+m-1 into col (per sample (m*Kr, P) or folded (Kr, m*P));
-    rows past the KH*KW*C taps (Kr = taps + 1 with a bias) are ones."""
-    (sh, sw), (ph, pw), P = stride, padding, OH * OW
+def _gather(src, a, m, r0, r1, KH, KW, stride, padding, OW, col, Kr):
+    """im2col of samples a..a+m-1, output rows r0..r1-1 into col (stacked (m*Kr, Pb) or folded
+    (Kr, m*Pb)); rows past the KH*KW*C taps (Kr = taps + 1 with a bias) are ones."""
+    (sh, sw), (ph, pw), Pb = stride, padding, (r1 - r0) * OW
     K = src.shape[1] * KH * KW
-    ri, ci = (0, P) if col.shape[0] == Kr else (Kr, 0)
-    g.im2col(src, n0, m, KH, KW, sh, sw, ph, pw, OH, OW, col, ri, ci)
+    ri, ci = (0, Pb) if col.shape[0] == Kr else (Kr, 0)
+    g.im2col(src, a, m, r0, r1, KH, KW, sh, sw, ph, pw, OW, col, ri, ci)
     if Kr > K:
         if ci:
             col[K:] = 1
         else:
-            col.reshape(m, Kr, P)[:, K:] = 1
+            col.reshape(m, Kr, Pb)[:, K:] = 1
     return col
 
 
@@ -144,18 +154,19 @@ def _correlate(src, Wm, KH, KW, stride, padding, OH, OW, out, ws, n0, n1, keep=F
     With ``keep``, returns these samples' col if it was folded in one chunk (else None).
     """
     (C_out, Kr), P = Wm.shape, OH * OW
-    chunks = _chunks(n0, n1, Kr, P, src.itemsize)
-    keep = keep and len(chunks) == 1 and P < FOLD_MAX_P
-    for a, m in chunks:
-        col = _col_buffer(ws, "col_kept" if keep else "col", m, Kr, P, src.dtype)
-        _gather(src, a, m, KH, KW, stride, padding, OH, OW, col, Kr)
-        if P < FOLD_MAX_P:                                  # one GEMM for the chunk, then unfold
+    chunks = _chunks(n0, n1, Kr, OH, OW, src.itemsize)
+    keep = keep and len(chunks) == 1 and P < FOLD_COLUMNS
+    for a, m, r0, r1 in chunks:
+        Pb = (r1 - r0) * OW
+        col = _col_buffer(ws, "col_kept" if keep else "col", m, Kr, Pb, src.dtype)
+        _gather(src, a, m, r0, r1, KH, KW, stride, padding, OW, col, Kr)
+        if P < FOLD_COLUMNS:                                # one GEMM for the chunk, then unfold
             y = ws.get("y", (C_out, m, P), src.dtype)                        # C_out, m, P
             np.dot(Wm, col, out=y.reshape(C_out, m * P))
             out[a:a + m] = y.transpose(1, 0, 2)                              # m, C_out, P
         else:
-            for i in range(m):
-                np.dot(Wm, col[i * Kr:(i + 1) * Kr], out=out[a + i])         # C_out, P
+            for i in range(m):                                               # C_out, Pb
+                np.matmul(Wm, col[i * Kr:(i + 1) * Kr], out=out[a + i, :, r0 * OW:r1 * OW])
     return col if keep else None
 
 
@@ -171,30 +182,35 @@ def _backward_share(dy, x, col_kept, W, stride, padding, dx, Wf, ws, n0, n1, Kr)
     """[dW | db] summed over samples n0..n1-1, and their dx (if dx is not None): by a gather
     with the flipped kernel Wf (C, C_out*KH*KW) if given, else by col2im."""
     (C_out, C, KH, KW), (OH, OW) = W.shape, dy.shape[2:]
-    K, P, fold = C * KH * KW, OH * OW, OH * OW < FOLD_MAX_P
+    K, P, fold = C * KH * KW, OH * OW, OH * OW < FOLD_COLUMNS
     dy3, W2d = dy.reshape(-1, C_out, P), W.reshape(C_out, K)                 # N, C_out, P; C_out, K
     dWb, part = ws.get("dWb", (C_out, Kr), W.dtype), ws.get("part", (C_out, Kr), W.dtype)
-    for a, m in _chunks(n0, n1, Kr, P, W.itemsize):                          # as in forward
+    col2im = dx is not None and Wf is None
+    if col2im:
+        dx[n0:n1] = 0
+    for a, m, r0, r1 in _chunks(n0, n1, Kr, OH, OW, W.itemsize):             # as in forward
+        Pb = (r1 - r0) * OW
         col = col_kept
         if col is None:
-            col = _gather(x, a, m, KH, KW, stride, padding, OH, OW,
-                          _col_buffer(ws, "col", m, Kr, P, W.dtype), Kr)
-        dcol = _col_buffer(ws, "dcol", m, K, P, W.dtype) if dx is not None and Wf is None else None
+            col = _gather(x, a, m, r0, r1, KH, KW, stride, padding, OW,
+                          _col_buffer(ws, "col", m, Kr, Pb, W.dtype), Kr)
+        dcol = _col_buffer(ws, "dcol", m, K, Pb, W.dtype) if col2im else None
         if fold:                                           # dout as one (C_out, m*P) block
             dyf = ws.get("y", (C_out, m, P), W.dtype)
             dyf[...] = dy3[a:a + m].transpose(1, 0, 2)                       # C_out, m, P
             dyf = dyf.reshape(C_out, m * P)                                  # C_out, m*P
             _add_dot(dWb, a == n0, dyf, col.T, part)                         # C_out, Kr
-            if dcol is not None:
+            if col2im:
                 np.dot(W2d.T, dyf, out=dcol)                                 # K, m*P
         else:
             for i in range(m):
-                _add_dot(dWb, a + i == n0, dy3[a + i], col[i * Kr:(i + 1) * Kr].T, part)
-                if dcol is not None:
-                    np.dot(W2d.T, dy3[a + i], out=dcol[i * K:(i + 1) * K])   # K, P
-        if dcol is not None:
-            ri, ci = (0, P) if fold else (K, 0)
-            g.col2im(dcol, a, m, KH, KW, *stride, *padding, OH, OW, ri, ci, dx)
+                dyi = dy3[a + i, :, r0 * OW:r1 * OW]                         # C_out, Pb
+                _add_dot(dWb, a + i == n0 and r0 == 0, dyi, col[i * Kr:(i + 1) * Kr].T, part)
+                if col2im:
+                    np.dot(W2d.T, dyi, out=dcol[i * K:(i + 1) * K])          # K, Pb
+        if col2im:
+            ri, ci = (0, Pb) if dcol.shape[0] == K else (K, 0)
+            g.col2im(dcol, a, m, r0, r1, KH, KW, *stride, *padding, OW, ri, ci, dx)
     if dx is not None and Wf is not None:
         _correlate(dy, Wf, KH, KW, (1, 1), (KH - 1 - padding[0], KW - 1 - padding[1]),
                    *dx.shape[2:], dx.reshape(dx.shape[0], C, -1), ws, n0, n1)
@@ -209,7 +225,7 @@ def im2col(x, KH, KW, stride=1, padding=0):
     N, C, H, W = x.shape
     OH, OW = conv_output_size(H, W, KH, KW, stride, padding)
     col = np.empty((N * C * KH * KW, OH * OW), dtype=x.dtype)                # N*K, P
-    _gather(np.ascontiguousarray(x), 0, N, KH, KW, pair(stride), pair(padding), OH, OW, col, C * KH * KW)
+    _gather(np.ascontiguousarray(x), 0, N, 0, OH, KH, KW, pair(stride), pair(padding), OW, col, C * KH * KW)
     return col.reshape(N, C * KH * KW, OH * OW)
 
 
@@ -218,9 +234,9 @@ def col2im(col, x_shape, KH, KW, stride=1, padding=0):
     (sh, sw), (ph, pw) = pair(stride), pair(padding)
     N, C, H, W = x_shape
     OH, OW = conv_output_size(H, W, KH, KW, stride, padding)
-    dx = np.empty(x_shape, dtype=col.dtype)
+    dx = np.zeros(x_shape, dtype=col.dtype)
     col2d = np.ascontiguousarray(col).reshape(N * C * KH * KW, OH * OW)      # N*K, P
-    g.col2im(col2d, 0, N, KH, KW, sh, sw, ph, pw, OH, OW, C * KH * KW, 0, dx)
+    g.col2im(col2d, 0, N, 0, OH, KH, KW, sh, sw, ph, pw, OW, C * KH * KW, 0, dx)
     return dx
 
 
