@@ -123,3 +123,15 @@ def test_workspace_is_reused():
     b = ws.get("col", (2, 3), np.float64)                      # smaller: same memory
     assert np.shares_memory(a, b) and b.shape == (2, 3) and b.dtype == np.float64
     assert ws.nbytes() == 4 * 8 * 4
+
+
+def test_layers_share_scratch_safely():
+    """Two convolutions interleaved (forward A, forward B, backward B, backward A) through the one
+    shared scratch Workspace: nothing a backward needs may live in it between the two calls."""
+    (xa, Wa, ba, da), (xb, Wb, bb, db_) = data(SHAPES[0], np.float32), data(SHAPES[1], np.float32, seed=1)
+    _, saved_a = fast.conv_forward(xa, Wa, ba, 1, 1)
+    _, saved_b = fast.conv_forward(xb, Wb, bb, 2, 1)
+    for got, want in zip(fast.conv_backward(db_, saved_b, Wb, 2, 1), ref.conv_backward_ref(db_, xb, Wb, 2, 1)):
+        assert_close(got, want, np.float32)
+    for got, want in zip(fast.conv_backward(da, saved_a, Wa, 1, 1), ref.conv_backward_ref(da, xa, Wa, 1, 1)):
+        assert_close(got, want, np.float32)

@@ -22,10 +22,12 @@ computed:
 5. Each worker goes through its samples in chunks whose col fits in CHUNK_BYTES (cache-sized),
    and backward gathers col again (cheaper than keeping it: a gather into cache costs less than
    reading a batch-sized col back from memory); an image whose col is larger goes in bands of
-   output rows. If one folded chunk holds all of a worker's samples, its col is kept for
-   backward. Buffers come from a per-layer ``Workspace``, reused every step.
+   output rows. Scratch buffers come from a ``Workspace`` shared by all layers (one per calling
+   thread), allocated once and reused every step, so memory is bounded by the largest layer.
 """
 from concurrent.futures import ThreadPoolExecutor
+
+import threading
 
 import numba
 import numpy as np
@@ -35,7 +37,7 @@ from minicnn.kernels.im2col_ref import conv_output_size, pair
 
 CHUNK_BYTES = 4 << 20            #: target size of one chunk's col (the im2col -> GEMM working set)
 FOLD_COLUMNS = 2048              #: fold samples with fewer output pixels, this many per GEMM
-FOLD_CHUNK_BYTES = 64 << 20      #: the largest folded chunk's col
+FOLD_CHUNK_BYTES = 16 << 20      #: the largest folded chunk's col
 GATHER_DX_MIN_CHANNELS = 16      #: stride-1 convs with at least this many input channels gather dx
 PARALLEL_MIN_ELEMENTS = 1 << 16  #: below this many col elements one thread does the whole batch
 THREADS = None                   #: worker threads; None = numba.get_num_threads()
@@ -66,6 +68,16 @@ class Workspace:
 
     def nbytes(self):
         return sum(b.nbytes for b in self._flat.values()) + sum(s.nbytes() for s in self._workers)
+
+
+_local = threading.local()
+
+
+def shared_workspace():
+    """The Workspace that conv_forward / conv_backward use when given none (one per thread)."""
+    if not hasattr(_local, "ws"):
+        _local.ws = Workspace()
+    return _local.ws
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,18 +159,15 @@ def _gather(src, a, m, r0, r1, KH, KW, stride, padding, OW, col, Kr):
     return col
 
 
-def _correlate(src, Wm, KH, KW, stride, padding, OH, OW, out, ws, n0, n1, keep=False):
+def _correlate(src, Wm, KH, KW, stride, padding, OH, OW, out, ws, n0, n1):
     """out[n] = Wm @ [im2col(src[n]); 1] for samples n0 <= n < n1: forward (and stride-1 dx).
 
     src (N, C, H, W); Wm (C_out, Kr), Kr = C*KH*KW (+1 for a bias column); out (N, C_out, OH*OW).
-    With ``keep``, returns these samples' col if it was folded in one chunk (else None).
     """
     (C_out, Kr), P = Wm.shape, OH * OW
-    chunks = _chunks(n0, n1, Kr, OH, OW, src.itemsize)
-    keep = keep and len(chunks) == 1 and P < FOLD_COLUMNS
-    for a, m, r0, r1 in chunks:
+    for a, m, r0, r1 in _chunks(n0, n1, Kr, OH, OW, src.itemsize):
         Pb = (r1 - r0) * OW
-        col = _col_buffer(ws, "col_kept" if keep else "col", m, Kr, Pb, src.dtype)
+        col = _col_buffer(ws, "col", m, Kr, Pb, src.dtype)
         _gather(src, a, m, r0, r1, KH, KW, stride, padding, OW, col, Kr)
         if P < FOLD_COLUMNS:                                # one GEMM for the chunk, then unfold
             y = ws.get("y", (C_out, m, P), src.dtype)                        # C_out, m, P
@@ -167,45 +176,42 @@ def _correlate(src, Wm, KH, KW, stride, padding, OH, OW, out, ws, n0, n1, keep=F
         else:
             for i in range(m):                                               # C_out, Pb
                 np.matmul(Wm, col[i * Kr:(i + 1) * Kr], out=out[a + i, :, r0 * OW:r1 * OW])
-    return col if keep else None
 
 
-def _add_dot(acc, first, a, b, part):
-    """acc = a @ b if first, else acc += a @ b (computed into the scratch ``part``)."""
+def _add_dot(acc, first, a, b, ws):
+    """acc = a @ b if first, else acc += a @ b (computed into the scratch ws "part")."""
     if first:
         np.dot(a, b, out=acc)
     else:
-        acc += np.dot(a, b, out=part)
+        acc += np.dot(a, b, out=ws.get("part", acc.shape, acc.dtype))
 
 
-def _backward_share(dy, x, col_kept, W, stride, padding, dx, Wf, ws, n0, n1, Kr):
+def _backward_share(dy, x, W, stride, padding, dx, Wf, ws, n0, n1, Kr):
     """[dW | db] summed over samples n0..n1-1, and their dx (if dx is not None): by a gather
     with the flipped kernel Wf (C, C_out*KH*KW) if given, else by col2im."""
     (C_out, C, KH, KW), (OH, OW) = W.shape, dy.shape[2:]
     K, P, fold = C * KH * KW, OH * OW, OH * OW < FOLD_COLUMNS
     dy3, W2d = dy.reshape(-1, C_out, P), W.reshape(C_out, K)                 # N, C_out, P; C_out, K
-    dWb, part = ws.get("dWb", (C_out, Kr), W.dtype), ws.get("part", (C_out, Kr), W.dtype)
+    dWb = ws.get("dWb", (C_out, Kr), W.dtype)                                # [dW | db]
     col2im = dx is not None and Wf is None
     if col2im:
         dx[n0:n1] = 0
     for a, m, r0, r1 in _chunks(n0, n1, Kr, OH, OW, W.itemsize):             # as in forward
         Pb = (r1 - r0) * OW
-        col = col_kept
-        if col is None:
-            col = _gather(x, a, m, r0, r1, KH, KW, stride, padding, OW,
-                          _col_buffer(ws, "col", m, Kr, Pb, W.dtype), Kr)
+        col = _gather(x, a, m, r0, r1, KH, KW, stride, padding, OW,
+                      _col_buffer(ws, "col", m, Kr, Pb, W.dtype), Kr)
         dcol = _col_buffer(ws, "dcol", m, K, Pb, W.dtype) if col2im else None
         if fold:                                           # dout as one (C_out, m*P) block
             dyf = ws.get("y", (C_out, m, P), W.dtype)
             dyf[...] = dy3[a:a + m].transpose(1, 0, 2)                       # C_out, m, P
             dyf = dyf.reshape(C_out, m * P)                                  # C_out, m*P
-            _add_dot(dWb, a == n0, dyf, col.T, part)                         # C_out, Kr
+            _add_dot(dWb, a == n0, dyf, col.T, ws)                           # C_out, Kr
             if col2im:
                 np.dot(W2d.T, dyf, out=dcol)                                 # K, m*P
         else:
             for i in range(m):
                 dyi = dy3[a + i, :, r0 * OW:r1 * OW]                         # C_out, Pb
-                _add_dot(dWb, a + i == n0 and r0 == 0, dyi, col[i * Kr:(i + 1) * Kr].T, part)
+                _add_dot(dWb, a + i == n0 and r0 == 0, dyi, col[i * Kr:(i + 1) * Kr].T, ws)
                 if col2im:
                     np.dot(W2d.T, dyi, out=dcol[i * K:(i + 1) * K])          # K, Pb
         if col2im:
@@ -243,10 +249,10 @@ def col2im(col, x_shape, KH, KW, stride=1, padding=0):
 def conv_forward(x, W, b=None, stride=1, padding=0, ws=None):
     """Same numbers as ``conv_forward_ref``: x (N, C, H, W), W (C_out, C, KH, KW) -> (out, saved).
 
-    ``saved`` is what ``conv_backward`` needs (x, and col if it was kept; col lives in ``ws`` and
-    stays valid until the next call with the same workspace).
+    ``saved`` is what ``conv_backward`` needs: x itself (not copied) and whether there was a bias.
+    ``ws``: scratch buffers (default: ``shared_workspace()``).
     """
-    ws = ws or Workspace()
+    ws = ws or shared_workspace()
     x = np.ascontiguousarray(x)
     (N, C, H, Wd), (C_out, _, KH, KW) = x.shape, W.shape
     OH, OW = conv_output_size(H, Wd, KH, KW, stride, padding)
@@ -257,20 +263,19 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None):
         Wm = ws.get("Wb", (C_out, K + 1), x.dtype)                           # C_out, K+1: [W2d | b]
         Wm[:, :K], Wm[:, K] = W.reshape(C_out, K), b
     out = np.empty((N, C_out, P), dtype=x.dtype)                             # N, C_out, OH*OW
-    ranges = _sample_ranges(N, N * K * P)
-    cols = _map(lambda w, n0, n1: _correlate(x, Wm, KH, KW, pair(stride), pair(padding), OH, OW,
-                                             out, ws.worker(w), n0, n1, keep=True), ranges)
-    return out.reshape(N, C_out, OH, OW), (x, ranges, cols, b is not None)
+    _map(lambda w, n0, n1: _correlate(x, Wm, KH, KW, pair(stride), pair(padding), OH, OW, out,
+                                      ws.worker(w), n0, n1), _sample_ranges(N, N * K * P))
+    return out.reshape(N, C_out, OH, OW), (x, b is not None)
 
 
 def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None):
     """Same numbers as ``conv_backward_ref``: returns dx (None if not need_dx), dW, db (None if
-    forward had no bias). dout (N, C_out, OH, OW); ``saved`` from ``conv_forward`` (same ``ws``).
-    dW and db are views of ``ws``, valid until its next backward.
+    forward had no bias). dout (N, C_out, OH, OW); ``saved`` from ``conv_forward``.
+    dW and db are views of ``ws`` (default: ``shared_workspace()``), valid until its next use.
     """
-    ws = ws or Workspace()
-    x, ranges, cols, has_bias = saved
-    (C_out, C, KH, KW), K = W.shape, W[0].size
+    ws = ws or shared_workspace()
+    x, has_bias = saved
+    (N, C, _, _), (C_out, _, KH, KW), K = x.shape, W.shape, W[0].size
     (sh, sw), (ph, pw) = stride, padding = pair(stride), pair(padding)
     dy = np.ascontiguousarray(dout)                                          # N, C_out, OH, OW
     dx = np.empty(x.shape, dtype=W.dtype) if need_dx else None               # N, C, H, W
@@ -280,8 +285,9 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None):
         Wf = ws.get("Wf", (C, C_out, KH, KW), W.dtype)
         Wf[...] = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)                  # C, C_out, KH, KW
         Wf = Wf.reshape(C, C_out * KH * KW)
-    parts = _map(lambda w, n0, n1: _backward_share(dy, x, cols[w], W, stride, padding, dx,
-                                                   Wf, ws.worker(w), n0, n1, K + has_bias), ranges)
+    ranges = _sample_ranges(N, N * K * dy[0, 0].size)
+    parts = _map(lambda w, n0, n1: _backward_share(dy, x, W, stride, padding, dx, Wf, ws.worker(w),
+                                                   n0, n1, K + has_bias), ranges)
     dWb = parts[0]                                                           # C_out, K(+1): [dW | db]
     for p in parts[1:]:
         dWb += p

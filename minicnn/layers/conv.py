@@ -48,7 +48,6 @@ class Conv2D(Layer):
         self.padding = _int_pair("padding", padding, 0)
         self.use_bias = bool(bias)
         self.needs_input_grad = True
-        self._workspace = None          # the fast path's reusable buffers, made on first forward
         KH, KW = self.kernel_size
         fan_in = self.in_channels * KH * KW
         rng = np.random.default_rng(rng)
@@ -92,9 +91,8 @@ class Conv2D(Layer):
         from minicnn.kernels import conv_fast  # imported here so `import minicnn` stays quick
         x = self._check_input(x, "NCHW", channels=self.in_channels)
         self._check_shape(x.shape[1:])
-        self._workspace = self._workspace or conv_fast.Workspace()
         y, saved = conv_fast.conv_forward(x, self.params["W"], self.params.get("b"), self.stride,
-                                          self.padding, ws=self._workspace)
+                                          self.padding)
         self.cache = (saved, y.shape) if training else None
         return y
 
@@ -103,7 +101,7 @@ class Conv2D(Layer):
         saved, y_shape = self.cache if self.cache is not None else (None, None)
         dout = self._check_dout(dout, y_shape)
         dx, dW, db = conv_fast.conv_backward(dout, saved, self.params["W"], self.stride, self.padding,
-                                             need_dx=self.needs_input_grad, ws=self._workspace)
+                                             need_dx=self.needs_input_grad)
         self.grads["W"][...] = dW
         if self.use_bias:
             self.grads["b"][...] = db
