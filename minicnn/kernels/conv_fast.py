@@ -25,9 +25,8 @@ computed:
    output rows. Scratch buffers come from a ``Workspace`` shared by all layers (one per calling
    thread), allocated once and reused every step, so memory is bounded by the largest layer.
 """
-from concurrent.futures import ThreadPoolExecutor
-
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
