@@ -23,12 +23,12 @@ from minicnn.training.schedules import cosine
 from _common import STOP_EXIT_CODES, load_split, parse_args, run
 
 # The recipe. Selected on validation accuracy only.
-EPOCHS = 10
+EPOCHS = 6
 BATCH_SIZE = 32
 LR = 3e-4                    # Adam's peak learning rate, reached after the warm-up (1e-3 diverges)
 WEIGHT_DECAY = 0.0           # decoupled (AdamW) weight decay; none needed with dropout + augmentation
-WARMUP = 1                   # epochs of linear warm-up before the cosine decay
-AUGMENT = dict(flip=True, max_shift=0.1, max_rotate=0)     # random per training image
+WARMUP = 0                   # epochs of linear warm-up before the cosine decay
+AUGMENT = None               # no augmentation: with two Dropout(0.5) layers a short run underfits
 
 
 def main():
@@ -41,7 +41,7 @@ def main():
     history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size,   # 3
                   optimizer=optimizer,
                   lr_schedule=cosine(args.lr, args.epochs, warmup=WARMUP),
-                  augment=Augmenter(**AUGMENT, rng=args.seed), standardize="dataset",
+                  augment=Augmenter(**AUGMENT, rng=args.seed) if AUGMENT else None, standardize="dataset",
                   out_dir=args.out, seed=args.seed, resume=args.resume,
                   metadata={"split": args.split})
     if history.stop_reason in STOP_EXIT_CODES:        # Ctrl-C or NaN: fit said why and where
