@@ -12,6 +12,10 @@ so the layers see the new values. Gradients are read afresh at every ``step()``.
 ``lr`` is a plain attribute: set ``opt.lr = ...`` between steps for a learning-rate schedule.
 ``state_dict()`` returns only arrays and numbers (keys "t", "lr", "m.0.W", ...), so a training
 loop can store it in a checkpoint .npz and resume with ``load_state_dict``.
+
+Each rule is written twice: ``_update_reference``, the formulas in plain NumPy (read this one),
+and the same arithmetic fused into one Numba loop per array (``minicnn.kernels.optim_fast``),
+which ``step()`` uses for float32/float64 contiguous arrays. The tests hold them bit-for-bit equal.
 """
 import numpy as np
 
@@ -58,6 +62,11 @@ class Optimizer:
             self._update(k, p, g)
 
     def _update(self, key, p, g):
+        """Update parameter ``key`` (array p) in place from its gradient g: the fast kernel."""
+        raise NotImplementedError
+
+    def _update_reference(self, key, p, g):
+        """The same update in plain NumPy: the formulas in the class docstring, line by line."""
         raise NotImplementedError
 
     def state_dict(self):
@@ -105,6 +114,13 @@ class SGD(Optimizer):
         super().__init__(model_or_params, grads, lr, weight_decay)
 
     def _update(self, key, p, g):
+        from minicnn.kernels import optim_fast  # imported here so `import minicnn` stays quick
+        v = self.state["velocity"][key] if self.momentum else None
+        if not optim_fast.supported(p, g, *([] if v is None else [v])):
+            return self._update_reference(key, p, g)
+        optim_fast.sgd_update(p, g, v, self.lr, self.momentum, self.weight_decay)
+
+    def _update_reference(self, key, p, g):
         if self.weight_decay:
             g = g + self.weight_decay * p
         if self.momentum:
@@ -140,6 +156,14 @@ class Adam(Optimizer):
         super().__init__(model_or_params, grads, lr, weight_decay)
 
     def _update(self, key, p, g):
+        from minicnn.kernels import optim_fast
+        m, v = self.state["m"][key], self.state["v"][key]
+        if not optim_fast.supported(p, g, m, v):
+            return self._update_reference(key, p, g)
+        optim_fast.adam_update(p, g, m, v, self.lr, self.beta1, self.beta2, self.eps,
+                               self.weight_decay, self.t)
+
+    def _update_reference(self, key, p, g):
         m, v = self.state["m"][key], self.state["v"][key]
         if self.weight_decay:
             p *= 1 - self.lr * self.weight_decay
