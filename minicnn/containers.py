@@ -89,6 +89,7 @@ class Sequential(Container):
 
     forward:  x_{i+1} = layers[i].forward(x_i)
     backward: the chain rule, last layer first: dx_i = layers[i].backward(dx_{i+1})
+              (returns the first layer's dx: None if it skips it, see Conv2D.needs_input_grad)
 
     layers:      list of Layer (children are named "0", "1", ...).
     input_shape: optional per-sample shape such as (1, 64, 64); summary() uses it.

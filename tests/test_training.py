@@ -9,7 +9,9 @@ sets the image's brightness):
   (shuffling, augmentation, dropout and Adam state all carried over);
 - a non-finite loss stops training cleanly: the model and last.npz keep the last good epoch;
 - Ctrl-C (KeyboardInterrupt from a callback) saves last.npz and history.json and returns;
-- early stopping and the learning-rate schedules do what they say.
+- early stopping and the learning-rate schedules do what they say;
+- fit skips the input gradient of a first Conv2D while it trains, and puts the flag back
+  afterwards (also after Ctrl-C or an error).
 """
 import json
 import os
@@ -209,3 +211,40 @@ def test_bad_calls(tmp_path):
     with pytest.raises(FileNotFoundError, match="last.npz does not exist"):
         fit(model, TRAIN, out_dir=tmp_path, resume=True, verbose=False)
     assert not os.listdir(tmp_path)
+
+
+class FlagSpy(Callback):
+    """Record the first layer's needs_input_grad after every batch; then raise ``error`` if given."""
+
+    def __init__(self, model, error=None):
+        self.model, self.error, self.seen = model, error, []
+
+    def on_batch_end(self, batch, logs):
+        self.seen.append(self.model[0].needs_input_grad)
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_fit_skips_the_input_gradient_and_restores_the_flag(before):
+    model = tiny_model()
+    model[0].needs_input_grad = before
+    spy = FlagSpy(model)
+    history = fit(model, TRAIN, VAL, epochs=3, batch_size=8, optimizer=mc.Adam(model, lr=0.05),
+                  callbacks=[spy], verbose=False)
+    assert len(spy.seen) == 3 * 6 and not any(spy.seen)   # no dx for the images, every batch
+    assert model[0].needs_input_grad is before
+    assert history.history["loss"][-1] < history.history["loss"][0]   # and it still learns
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("boom")])
+def test_flag_is_restored_when_training_stops_early(error):
+    model = tiny_model()
+    if isinstance(error, KeyboardInterrupt):                  # fit handles Ctrl-C and returns
+        assert fit(model, TRAIN, epochs=2, batch_size=8, callbacks=[FlagSpy(model, error)],
+                   verbose=False).stop_reason == "interrupted"
+    else:                                                     # any other error propagates
+        with pytest.raises(RuntimeError, match="boom"):
+            fit(model, TRAIN, epochs=2, batch_size=8, callbacks=[FlagSpy(model, error)],
+                verbose=False)
+    assert model[0].needs_input_grad is True

@@ -19,6 +19,10 @@ Faults: a non-finite loss (or weights) stops training with a message; the model 
 the end of the last good epoch and no checkpoint is overwritten with bad weights. Ctrl-C saves
 last.npz and history.json and returns (``history.stop_reason == "interrupted"``). ``resume=True``
 continues from ``out_dir/last.npz`` with its optimizer state, at the epoch after the saved one.
+
+Nothing uses the gradient with respect to the input images, so while ``fit`` runs, a first
+layer that is a Conv2D gets ``needs_input_grad = False`` (its backward skips dx and returns
+None); the flag is restored when ``fit`` returns or raises.
 """
 import os
 import sys
@@ -26,6 +30,7 @@ import time
 
 import numpy as np
 
+from minicnn.layers.conv import Conv2D
 from minicnn.losses import softmax_cross_entropy
 from minicnn.training import checkpoint as ckpt
 from minicnn.training.history import History, format_epoch
@@ -35,6 +40,20 @@ from minicnn.training.schedules import get_schedule
 
 class _NonFinite(Exception):
     """The loss or the weights became inf/NaN."""
+
+
+def _skip_input_grad(model):
+    """Turn off the first Conv2D's input gradient; return a function that restores the flag."""
+    layers = getattr(model, "layers", None)
+    first = layers[0] if layers else None
+    if not isinstance(first, Conv2D):
+        return lambda: None
+    previous = first.needs_input_grad
+    first.needs_input_grad = False
+
+    def restore():
+        first.needs_input_grad = previous
+    return restore
 
 
 def _unpack(data, name):
@@ -207,6 +226,7 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
     history.stop_reason = history.message = None
     best, stale = _best_so_far(history)
     epoch = start
+    restore_input_grad = _skip_input_grad(model)
     try:
         for epoch in range(start + 1, epochs + 1):
             rng = _reseed(model, augment, seed, epoch)
@@ -258,6 +278,8 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
                            + (f", and {os.path.join(out_dir, ckpt.LAST)} still holds it"
                               if out_dir and history.epochs else "")
                            + ". Try a lower learning rate.")
+    finally:
+        restore_input_grad()
     if history.stop_reason in ("interrupted", "non_finite_loss"):
         print(history.message, file=sys.stderr, flush=True)
     if out_dir is not None:
