@@ -109,19 +109,23 @@ def bench_conv(shape, args, torch):
         row["x_ref"] = row["ref_fb"] / row["fast_fb"]
 
     if torch is not None:
-        tconv = torch.nn.Conv2d(C_in, C_out, K, stride=s, padding=p)
-        tx = torch.from_numpy(x).requires_grad_(True)
-        tdout = torch.from_numpy(dout)
-
-        def torch_fb():
-            tx.grad = None
-            tconv.zero_grad()
-            tconv(tx).backward(tdout)
-        with torch.no_grad():
-            row["torch_fwd"] = best_time(lambda: tconv(tx), reps) * 1e3
-        row["torch_fb"] = best_time(torch_fb, reps) * 1e3
-        row["vs_torch"] = row["fast_fb"] / row["torch_fb"]
+        time_torch(torch, row, torch.nn.Conv2d(C_in, C_out, K, stride=s, padding=p), x, dout, reps)
     return row
+
+
+def time_torch(torch, row, tlayer, x, dout, reps):
+    """Add torch_fwd, torch_fb (ms) and vs_torch (our fwd+bwd / torch's) to ``row``."""
+    tx = torch.from_numpy(x).requires_grad_(True)
+    tdout = torch.from_numpy(dout)
+
+    def torch_fb():
+        tx.grad = None
+        tlayer.zero_grad()
+        tlayer(tx).backward(tdout)
+    with torch.no_grad():
+        row["torch_fwd"] = best_time(lambda: tlayer(tx), reps) * 1e3
+    row["torch_fb"] = best_time(torch_fb, reps) * 1e3
+    row["vs_torch"] = row["fast_fb"] / row["torch_fb"]
 
 
 # (name, layer, C, H=W, pool kernel/stride/padding or None): the BN, ReLU and max-pool inputs
@@ -179,17 +183,7 @@ def bench_feature_layer(shape, args, torch):
         row["x_ref"] = row["ref_fb"] / row["fast_fb"]
 
     if torch is not None:
-        tx = torch.from_numpy(x).requires_grad_(True)
-        tdout = torch.from_numpy(dout)
-
-        def torch_fb():
-            tx.grad = None
-            tlayer.zero_grad()
-            tlayer(tx).backward(tdout)
-        with torch.no_grad():
-            row["torch_fwd"] = best_time(lambda: tlayer(tx), reps) * 1e3
-        row["torch_fb"] = best_time(torch_fb, reps) * 1e3
-        row["vs_torch"] = row["fast_fb"] / row["torch_fb"]
+        time_torch(torch, row, tlayer, x, dout, reps)
     return row
 
 
