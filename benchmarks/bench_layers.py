@@ -23,6 +23,7 @@ import argparse
 import os
 import sys
 
+import minicnn  # noqa: F401  first, as a user's script would: its thread defaults must precede NumPy
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
