@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from minicnn.data import find_duplicate_groups, load_bundled, load_folder, train_val_split
+from minicnn.data import leak_free_split, load_bundled, load_folder
 
 
 #: Exit codes when fit stopped early for a fault (it has printed why, and where the checkpoint is).
@@ -59,11 +59,8 @@ def load_split(args):
         if args.image_size not in (None, ds.image_size):
             sys.exit(f"the bundled dataset is {ds.image_size}x{ds.image_size}; "
                      f"--image-size {args.image_size} needs --data DIR")
-    groups = find_duplicate_groups(ds)                 # int (N,): one id per group of copies
-    train, val = train_val_split(ds, args.val_fraction, seed=args.seed, groups=groups)
+    train, val, info = leak_free_split(ds, args.val_fraction, seed=args.seed)  # copies on one side
     print(f"{len(ds)} images {ds.image_size}x{ds.image_size} ({', '.join(ds.classes)}): "
           f"{len(train)} for training, {len(val)} for validation")
-    args.split = {"data": os.path.abspath(args.data) if args.data else "bundled",
-                  "val_fraction": args.val_fraction, "seed": args.seed,
-                  "duplicates_kept_together": True, "n_train": len(train), "n_val": len(val)}
+    args.split = {"data": os.path.abspath(args.data) if args.data else "bundled", **info}
     return train, val

@@ -78,16 +78,6 @@ def load_dataset(args):
     return ds
 
 
-def split(ds, val_fraction, seed):
-    """Stratified train/val split that keeps duplicate images together; returns (train, val, info)."""
-    from minicnn.data import find_duplicate_groups, train_val_split
-    groups = find_duplicate_groups(ds)
-    train, val = train_val_split(ds, val_fraction, seed=seed, groups=groups)
-    info = {"val_fraction": val_fraction, "seed": seed, "duplicates_kept_together": True,
-            "n_train": len(train), "n_val": len(val)}
-    return train, val, info
-
-
 def run(args):
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
@@ -101,7 +91,8 @@ def run(args):
     from minicnn.training import fit
 
     ds = load_dataset(args)
-    train, val, info = split(ds, args.val_fraction, args.seed)
+    from minicnn.data import leak_free_split
+    train, val, info = leak_free_split(ds, args.val_fraction, args.seed)
     model = build(args.model, input_shape=ds.images.shape[1:], num_classes=len(ds.classes),
                   seed=args.seed)
     print(f"{args.model}: {model.num_params():,} parameters, input {tuple(ds.images.shape[1:])}, "

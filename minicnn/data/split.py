@@ -54,3 +54,17 @@ def train_val_split(ds, val_fraction=0.2, seed=0, groups=None):
     """Dataset -> (train_ds, val_ds), stratified by class; see the module docstring."""
     train_idx, val_idx = split_indices(ds.labels, val_fraction, seed, groups)
     return ds.subset(train_idx), ds.subset(val_idx)
+
+
+def leak_free_split(ds, val_fraction=0.2, seed=0):
+    """The split that ``minicnn train``, the examples and ``minicnn report`` all use.
+
+    Stratified like ``train_val_split``, with every group of duplicate images
+    (``find_duplicate_groups``) kept on one side. Returns (train_ds, val_ds, info); ``info``
+    describes the split for a checkpoint's metadata, so the same split can be rebuilt later.
+    """
+    from minicnn.data.duplicates import find_duplicate_groups
+    train, val = train_val_split(ds, val_fraction, seed=seed, groups=find_duplicate_groups(ds))
+    info = {"val_fraction": val_fraction, "seed": seed, "duplicates_kept_together": True,
+            "n_train": len(train), "n_val": len(val)}
+    return train, val, info

@@ -25,7 +25,8 @@ def evaluation_data(meta, data=None):
     image is scored. Any other folder (e.g. a Testing split): all of its images.
     """
     from minicnn.cli.evaluate import align_classes
-    from minicnn.cli.train import load_data, split
+    from minicnn.cli.train import load_data
+    from minicnn.data import leak_free_split
     info = meta.get("split") or {}
     source = info.get("data", "bundled")
     same = data is None or (source != "bundled" and os.path.abspath(data) == source)
@@ -41,7 +42,7 @@ def evaluation_data(meta, data=None):
         ds = load_data(source, meta["image_size"], meta["color"])
         name = source
     fraction, seed = info.get("val_fraction", 0.2), info.get("seed", meta.get("seed", 0))
-    _, val, _ = split(ds, fraction, seed)
+    _, val, _ = leak_free_split(ds, fraction, seed)
     val = align_classes(val, meta["classes"])
     return val, (f"the validation split of {name} ({fraction:.0%}, seed {seed}, {len(val)} "
                  f"images; not seen in training)")
