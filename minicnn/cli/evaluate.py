@@ -32,21 +32,9 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def align_classes(ds, classes):
-    """Relabel ``ds`` to the checkpoint's class order; every folder class must be known to it."""
-    unknown = [c for c in ds.classes if c not in classes]
-    if unknown:
-        raise CLIError(f"the data has class(es) {', '.join(unknown)} that the checkpoint does not "
-                       f"know (it was trained on {', '.join(classes)})")
-    from minicnn.data import Dataset
-    remap = [classes.index(c) for c in ds.classes]
-    return Dataset(ds.images, [remap[k] for k in ds.labels], classes, ds.paths, ds.image_size,
-                   ds.color)
-
-
 def load_members(paths, needs=("classes", "image_size", "color")):
     """Load each --checkpoint; every one must carry ``needs`` in its metadata."""
-    from minicnn.training import load_checkpoint
+    from minicnn.training import load_checkpoint  # lazy: keeps `minicnn --help` quick
     members = [load_checkpoint(p) for p in paths]
     for path, m in zip(paths, members):
         missing = [k for k in needs if k not in m.metadata]
@@ -57,12 +45,11 @@ def load_members(paths, needs=("classes", "image_size", "color")):
 
 
 def run(args):
-    import numpy as np
-    from minicnn.cli.train import data_dir
-    from minicnn.data import leaked_test_mask, load_folder
-    from minicnn.training import format_report
-    from minicnn.training.inference import predict_ensemble
-    from minicnn.training.metrics import score
+    import numpy as np  # lazy: keeps `minicnn --help` quick
+    from minicnn.data import align_classes, data_dir, leaked_test_mask, load_folder  # lazy: as above
+    from minicnn.training import format_report  # lazy: keeps `minicnn --help` quick
+    from minicnn.training.inference import predict_ensemble  # lazy: as above
+    from minicnn.training.metrics import score  # lazy: as above
 
     members = load_members(args.checkpoint)
     classes = members[0].metadata["classes"]

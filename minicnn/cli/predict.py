@@ -23,8 +23,8 @@ def register(subparsers):
 
 
 def run(args):
-    from minicnn.cli.evaluate import load_members
-    from minicnn.training.inference import predict_ensemble
+    from minicnn.cli.evaluate import load_members  # lazy: keeps `minicnn --help` quick
+    from minicnn.training.inference import predict_ensemble  # lazy: as above
 
     members = load_members(args.checkpoint, needs=("classes", "image_size"))
     classes = members[0].metadata["classes"]
