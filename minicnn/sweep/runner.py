@@ -188,7 +188,8 @@ def run_sweep(config, out_dir, storage=None, verbose=False, log=print):
     try:
         if config["strategy"] == "optuna":
             from minicnn.sweep.tpe import run_optuna   # lazy: Optuna is an optional extra
-            run_optuna(config, out_dir, storage, data, done, log, verbose)
+            run_optuna(config, out_dir, storage, lambda point: point_score(
+                evaluate_point(point, config, data, out_dir, done, log, verbose)), log)
         else:
             pts = cfg.points(config)
             for i, point in enumerate(pts, 1):

@@ -13,7 +13,6 @@ reused. A trial stopped by Ctrl-C is told to the study as failed with the attrib
 import os
 
 from minicnn.sweep.config import trial_id
-from minicnn.sweep.runner import SweepInterrupted, evaluate_point, point_score
 
 
 def _suggest(trial, key, spec):
@@ -27,8 +26,12 @@ def _suggest(trial, key, spec):
     return trial.suggest_float(key, spec["low"], spec["high"], log=bool(spec.get("log")))
 
 
-def run_optuna(config, out_dir, storage, data, done, log, verbose=False):
-    """Ask, train, tell until the study holds ``config["trials"]`` finished trials."""
+def run_optuna(config, out_dir, storage, score_point, log):
+    """Ask, train, tell until the study holds ``config["trials"]`` finished trials.
+
+    score_point(point) trains (or looks up) every repeat of a point and returns the mean
+    accuracy, or None when a repeat failed; it raises only when the sweep is interrupted.
+    """
     import optuna  # lazy: the optional `optuna` extra; the rest of minicnn never needs it
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = storage or "sqlite:///" + os.path.abspath(os.path.join(out_dir, "optuna.db"))
@@ -47,12 +50,11 @@ def run_optuna(config, out_dir, storage, data, done, log, verbose=False):
         trial.set_user_attr("trial", trial_id(point))
         log(f"[optuna {n + 1}/{budget}] {trial_id(point).rsplit('-', 1)[0]}")
         try:
-            records = evaluate_point(point, config, data, out_dir, done, log, verbose)
-        except (SweepInterrupted, KeyboardInterrupt):
+            score = score_point(point)
+        except BaseException:                 # Ctrl-C: not a result, not counted in the budget
             trial.set_user_attr("interrupted", True)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise
-        score = point_score(records)
         if score is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
