@@ -21,7 +21,7 @@ class Dense(Layer):
     def __init__(self, in_features, out_features, dtype=np.float32, rng=None):
         super().__init__(dtype)
         for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"Dense {name} must be a positive int, got {v!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         std = np.sqrt(2.0 / self.in_features)

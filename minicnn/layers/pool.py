@@ -9,7 +9,8 @@ from minicnn.layers.base import Layer
 def _pair(value, name, minimum):
     """An int or a pair of ints -> (int, int), each >= minimum."""
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                 and v >= minimum for v in pair):
         raise ValueError(f"MaxPool2D {name} must be an int >= {minimum} or a pair of them, got {value!r}")
     return int(pair[0]), int(pair[1])
 
