@@ -30,7 +30,16 @@ from minicnn.containers import ResidualBlock, Sequential
 from minicnn.layers import (BatchNorm2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D,
                             MaxPool2D, ReLU)
 
-MODEL_NAMES = ("cnn5", "mini_vgg", "mini_resnet")
+#: The report's models: the name the CLI, the checkpoints and ``build`` use -> the name the
+#: report's tables and figures print. The one list of model names (builders: ``_BUILDERS``).
+MODEL_NAMES = {"cnn5": "CNN5", "mini_vgg": "Mini-VGGNet", "mini_resnet": "Mini-ResNet"}
+
+
+def display_name(name):
+    """'mini_resnet' -> 'Mini-ResNet'; any other name comes back unchanged."""
+    return MODEL_NAMES.get(name, name)
+
+
 KNOBS = ("filters", "width", "kernel_size", "stride", "dense", "dropout")
 
 
@@ -205,6 +214,9 @@ def mini_resnet(input_shape=(1, 64, 64), num_classes=4, seed=0, dtype=np.float32
 
 
 _BUILDERS = {"cnn5": cnn5, "mini_vgg": mini_vgg, "mini_resnet": mini_resnet}
+
+
+assert set(_BUILDERS) == set(MODEL_NAMES), "models.py: MODEL_NAMES and _BUILDERS disagree"
 
 
 def build(name, input_shape=(1, 64, 64), num_classes=4, seed=0, dtype=np.float32, **knobs):

@@ -19,6 +19,8 @@ which ``step()`` uses for float32/float64 contiguous arrays. The tests hold them
 """
 import numpy as np
 
+from minicnn.kernels import optim_fast
+
 
 
 def _finite(name, value):
@@ -120,7 +122,6 @@ class SGD(Optimizer):
         super().__init__(model_or_params, grads, lr, weight_decay)
 
     def _update(self, key, p, g):
-        from minicnn.kernels import optim_fast  # imported here so `import minicnn` stays quick
         v = self.state["velocity"][key] if self.momentum else None
         if not optim_fast.supported(p, g, *([] if v is None else [v])):
             return self._update_reference(key, p, g)
@@ -162,7 +163,6 @@ class Adam(Optimizer):
         super().__init__(model_or_params, grads, lr, weight_decay)
 
     def _update(self, key, p, g):
-        from minicnn.kernels import optim_fast
         m, v = self.state["m"][key], self.state["v"][key]
         if not optim_fast.supported(p, g, m, v):
             return self._update_reference(key, p, g)

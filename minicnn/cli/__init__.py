@@ -1,16 +1,25 @@
 """The ``minicnn`` command: one sub-command per module in this package.
 
 Each module ``minicnn/cli/<name>.py`` defines ``register(subparsers)``, which adds its parser and
+<<<<<<< HEAD
 sets ``func=run`` on it; ``run(args)`` returns an exit code. Modules import heavy things inside
 ``run`` so that ``minicnn --help`` stays instant. Errors a user can cause (bad paths, bad files,
 bad values) are raised as ``CLIError`` (or ValueError / OSError) and printed as one line; any
 other exception is a bug in minicnn and keeps its traceback. ``--debug`` (or ``MINICNN_DEBUG=1``)
 shows the traceback of user errors too.
+=======
+sets ``func=run`` on it; ``run(args)`` returns an exit code. Modules import the library inside
+``run`` (a comment marks each such import), so that ``minicnn --help`` does not load the data,
+training and plotting modules. Errors a user can cause (bad paths, bad files,
+bad values) are raised as ``CLIError`` (or ValueError / OSError) and printed as one line.
+>>>>>>> main
 """
 import argparse
 import importlib
 import os
 import sys
+
+from minicnn import __version__
 
 COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare"]
 
@@ -22,7 +31,6 @@ class CLIError(Exception):
 def build_parser():
     parser = argparse.ArgumentParser(prog="minicnn", description="Train, evaluate and explain "
                                      "small CNNs on brain MRI with a from-scratch NumPy library.")
-    from minicnn import __version__
     parser.add_argument("--version", action="version", version=f"minicnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of errors "
                         "(also MINICNN_DEBUG=1); by default a bad file or value is one line")
