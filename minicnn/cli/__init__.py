@@ -1,18 +1,12 @@
 """The ``minicnn`` command: one sub-command per module in this package.
 
 Each module ``minicnn/cli/<name>.py`` defines ``register(subparsers)``, which adds its parser and
-<<<<<<< HEAD
-sets ``func=run`` on it; ``run(args)`` returns an exit code. Modules import heavy things inside
-``run`` so that ``minicnn --help`` stays instant. Errors a user can cause (bad paths, bad files,
-bad values) are raised as ``CLIError`` (or ValueError / OSError) and printed as one line; any
-other exception is a bug in minicnn and keeps its traceback. ``--debug`` (or ``MINICNN_DEBUG=1``)
-shows the traceback of user errors too.
-=======
 sets ``func=run`` on it; ``run(args)`` returns an exit code. Modules import the library inside
 ``run`` (a comment marks each such import), so that ``minicnn --help`` does not load the data,
 training and plotting modules. Errors a user can cause (bad paths, bad files,
-bad values) are raised as ``CLIError`` (or ValueError / OSError) and printed as one line.
->>>>>>> main
+bad values) are raised as ``CLIError`` (or ValueError / OSError) and printed as one line; any
+other exception is a bug in minicnn and keeps its traceback. ``--debug`` (or ``MINICNN_DEBUG=1``)
+shows the traceback of user errors too.
 """
 import argparse
 import importlib

@@ -75,21 +75,14 @@ def check_args(args):
         raise CLIError(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
     if not 0 < args.val_fraction < 1:       # also refuses nan
         raise CLIError(f"--val-fraction must lie between 0 and 1, got {args.val_fraction}")
-<<<<<<< HEAD
 
 
 def run(args):
     check_args(args)
-    from minicnn.data import Augmenter
-    from minicnn.models import build
-    from minicnn.optim import Adam
-    from minicnn.training import fit
-=======
     from minicnn.data import Augmenter  # lazy: keeps `minicnn --help` quick
     from minicnn.models import build  # lazy: keeps `minicnn --help` quick
     from minicnn.optim import Adam  # lazy: keeps `minicnn --help` quick
     from minicnn.training import fit  # lazy: keeps `minicnn --help` quick
->>>>>>> main
 
     ds = load_dataset(args)
     from minicnn.data import leak_free_split  # lazy: keeps `minicnn --help` quick

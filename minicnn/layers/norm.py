@@ -34,13 +34,7 @@ class BatchNorm2D(Layer):
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32):
         super().__init__(dtype)
-<<<<<<< HEAD
-        if (not isinstance(num_features, (int, np.integer)) or isinstance(num_features, bool)
-                or num_features < 1):
-            raise ValueError(f"BatchNorm2D num_features must be a positive int, got {num_features!r}")
-=======
         self.num_features = positive_int(num_features, "num_features", "BatchNorm2D")
->>>>>>> main
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"BatchNorm2D momentum must be in [0, 1], got {momentum!r}")
         if not eps > 0:
