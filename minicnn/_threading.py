@@ -16,15 +16,13 @@ parallel kernel has run yet.
 
 Threads: the workqueue layer is not thread-safe (two Python threads inside Numba ``parallel=True``
 kernels at once abort the whole process). So every call of a parallel kernel goes through
-``parallel_region()``, one process-wide lock: concurrent ``predict``/``forward`` calls from many
+``minicnn.kernels.parallel.parallel_region()``, one process-wide lock: concurrent ``predict``/``forward`` calls from many
 threads are safe and run their parallel kernels one at a time (each still uses every core), while
 everything else (the convolution's own worker threads, BLAS, serial kernels) runs concurrently.
 See docs/robustness.md for what is and is not thread-safe.
 """
-import contextlib
 import os
 import sys
-import threading
 
 DEFAULTS = {"NUMBA_THREADING_LAYER": "workqueue", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
@@ -34,13 +32,3 @@ for _name, _value in DEFAULTS.items():
 
 if "numba" in sys.modules and not _user_layer:
     sys.modules["numba"].config.THREADING_LAYER = DEFAULTS["NUMBA_THREADING_LAYER"]
-
-_PARALLEL_LOCK = threading.RLock()   # re-entrant: a parallel kernel may call another wrapped one
-
-
-def parallel_region(parallel=True):
-    """``with parallel_region(): kernel(...)`` holds the lock while a ``parallel=True`` kernel runs.
-
-    ``parallel_region(False)`` is a no-op context, for call sites that pick a serial kernel.
-    """
-    return _PARALLEL_LOCK if parallel else contextlib.nullcontext()

@@ -11,7 +11,7 @@ serial one for small tensors, where waking the threads would cost more than the 
 import numpy as np
 from numba import njit, prange
 
-from minicnn._threading import parallel_region
+from minicnn.kernels.parallel import parallel_region
 
 _FAST = {"reassoc", "contract"}  # let LLVM vectorise the reductions; keeps NaN/inf semantics
 PARALLEL_MIN_SIZE = 1 << 16      # elements; below this the serial drivers run
@@ -95,7 +95,7 @@ def batchnorm_forward_train(x, gamma, beta, eps, y):
     """x, y: (N, C, L); writes y in place; returns (mean, var), float64 (C,), var biased."""
     mean, var = np.empty(x.shape[1]), np.empty(x.shape[1])
     if x.size >= PARALLEL_MIN_SIZE:
-        with parallel_region():          # the workqueue layer is not thread-safe (see _threading)
+        with parallel_region():          # the workqueue layer is not thread-safe (kernels.parallel)
             _forward_parallel(x, gamma, beta, float(eps), y, mean, var)
     else:
         _forward_serial(x, gamma, beta, float(eps), y, mean, var)
@@ -106,7 +106,7 @@ def batchnorm_backward(dout, x, mean, inv_std, gamma, dx):
     """dout, x, dx: (N, C, L); writes dx in place; returns (dgamma, dbeta), float64 (C,)."""
     dgamma, dbeta = np.empty(x.shape[1]), np.empty(x.shape[1])
     if x.size >= PARALLEL_MIN_SIZE:
-        with parallel_region():          # the workqueue layer is not thread-safe (see _threading)
+        with parallel_region():          # the workqueue layer is not thread-safe (kernels.parallel)
             _backward_parallel(dout, x, mean, inv_std, gamma, dx, dgamma, dbeta)
     else:
         _backward_serial(dout, x, mean, inv_std, gamma, dx, dgamma, dbeta)

@@ -17,7 +17,7 @@ import functools
 import numpy as np
 from numba import njit, prange
 
-from minicnn._threading import parallel_region
+from minicnn.kernels.parallel import parallel_region
 
 PARALLEL_MIN_SIZE = 1 << 15  # input elements; below this the serial kernels run
 
