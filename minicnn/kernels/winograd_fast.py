@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from minicnn.kernels import conv_fast as cf
-from minicnn.kernels.im2col_ref import pair
+from minicnn.kernels.shapes import int_pair as pair
 from minicnn.kernels.winograd_ref import check_conv, tile_grid, winograd_matrices
 
 CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)

@@ -55,7 +55,7 @@ from math import lcm
 
 import numpy as np
 
-from minicnn.kernels.im2col_ref import pair
+from minicnn.kernels.shapes import int_pair as pair
 
 TILES = (2, 4)                  #: output tile sizes m with matrices written out below
 _H = Fraction(1, 2)
