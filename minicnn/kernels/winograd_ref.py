@@ -153,7 +153,7 @@ def padded(x, p, TH, TW, m):
 
     Padding p = (ph, pw) may be negative (then x is cropped): backward's dx needs 2 - p.
     """
-    (ph, pw), (N, C, H, W) = pair(p), x.shape
+    (ph, pw), (N, C, H, W) = p, x.shape
     out = np.zeros((N, C, TH * m + 2, TW * m + 2), dtype=x.dtype)
     h0, w0 = max(0, -ph), max(0, -pw)                             # rows/columns of x cut off
     h1, w1 = min(H, out.shape[2] - ph), min(W, out.shape[3] - pw)
