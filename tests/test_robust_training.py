@@ -67,11 +67,11 @@ def test_ctrl_c_then_resume_is_exact(tmp_path, uninterrupted, at):
 def test_ctrl_c_between_best_and_last_is_exact(tmp_path, uninterrupted, monkeypatch):
     real, calls = ckpt.save_checkpoint, []
 
-    def save(path, *args, **kwargs):
+    def save(model, path, *args, **kwargs):
         calls.append(path)
         if len(calls) == 4:                  # epoch 0 last, epoch 1 best + last, epoch 2 best
             raise KeyboardInterrupt           # ... after best.npz, before last.npz
-        return real(path, *args, **kwargs)
+        return real(model, path, *args, **kwargs)
     monkeypatch.setattr(ckpt, "save_checkpoint", save)
     model, history = run(epochs=4, out_dir=tmp_path, lr_schedule="cosine")
     assert history.stop_reason == "interrupted" and history.epochs == 1

@@ -161,7 +161,7 @@ class Run:
             raise FileNotFoundError(f"cannot resume: {path} does not exist "
                                     f"(train without resume first)")
         ckpt.check_resume(ckpt.load_checkpoint(path).metadata, self.meta, path)
-        saved = ckpt.restore(path, self.model, self.optimizer)
+        saved = ckpt.restore(self.model, path, self.optimizer)
         self.history = History.from_dict(saved.get("history") or {})
         self.meta["loss_limit"] = saved.get("loss_limit")
         if saved.get("preprocessing") and std is not None:
@@ -249,8 +249,8 @@ class Run:
         """last.npz (+ optimizer state and history), best.npz if asked, and history.json."""
         meta = {**self.meta, "epoch": history.epochs}
         if best:
-            ckpt.save_checkpoint(os.path.join(self.out_dir, ckpt.BEST), self.model, meta)
-        ckpt.save_checkpoint(os.path.join(self.out_dir, ckpt.LAST), self.model,
+            ckpt.save_checkpoint(self.model, os.path.join(self.out_dir, ckpt.BEST), meta)
+        ckpt.save_checkpoint(self.model, os.path.join(self.out_dir, ckpt.LAST),
                              {**meta, "history": history.to_dict()}, self.optimizer)
         history.to_json(os.path.join(self.out_dir, ckpt.HISTORY))
 
