@@ -26,6 +26,7 @@ computed:
    thread), allocated once and reused every step, so memory is bounded by the largest layer.
 """
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -68,15 +69,38 @@ class Workspace:
     def nbytes(self):
         return sum(b.nbytes for b in self._flat.values()) + sum(s.nbytes() for s in self._workers)
 
+    def release(self):
+        """Drop every buffer (arrays still in use keep theirs alive); the next ``get`` allocates."""
+        self._flat, self._workers = {}, []
+
 
 _local = threading.local()
+_workspaces = weakref.WeakSet()   # every thread's shared Workspace (gone when its thread is)
 
 
 def shared_workspace():
     """The Workspace that conv_forward / conv_backward use when given none (one per thread)."""
     if not hasattr(_local, "ws"):
         _local.ws = Workspace()
+        _workspaces.add(_local.ws)
     return _local.ws
+
+
+def workspace_nbytes():
+    """Bytes held between calls by the shared Workspaces of all threads."""
+    return sum(ws.nbytes() for ws in list(_workspaces))
+
+
+def release_workspace():
+    """Free the shared Workspaces of all threads; returns the bytes released.
+
+    The next convolution allocates again (the first step after this is a little slower). Call it
+    between steps, not while another thread is inside a convolution.
+    """
+    freed = workspace_nbytes()
+    for ws in list(_workspaces):
+        ws.release()
+    return freed
 
 
 # ---------------------------------------------------------------------------------------------
