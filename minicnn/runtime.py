@@ -13,7 +13,7 @@ import numba
 from minicnn import _threading
 from minicnn.data.cache import default_cache_dir
 from minicnn.kernels import conv_fast
-from minicnn.kernels.conv_fast import release_workspace
+from minicnn.kernels.workspace import release_workspace, workspace_nbytes
 from minicnn.layers.base import LAYER_REGISTRY
 
 #: Environment variables minicnn reads or sets: name -> what it does (docs/maintaining.md).
@@ -65,6 +65,6 @@ def runtime_info():
             "blas": _blas_info(),
             "environment": {name: os.environ.get(name) for name in ENV_VARS},
             "set_by_minicnn": dict(_threading.APPLIED),
-            "conv_workspace_bytes": conv_fast.workspace_nbytes(),
+            "conv_workspace_bytes": workspace_nbytes(),
             "cache_dir": os.path.abspath(default_cache_dir()),
             "layer_classes": sorted(LAYER_REGISTRY)}
