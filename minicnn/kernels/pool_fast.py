@@ -88,10 +88,12 @@ def _backward_serial(dout, argmax, dx):
         _backward_plane(dout, argmax, p, dx)
 
 
-def maxpool_forward(x, kernel, stride, padding, out_hw):
-    """x: (N, C, H, W) contiguous -> (y, argmax), (N, C, OH, OW); argmax int32 plane indices."""
+def maxpool_forward(x, kernel, stride, padding):
+    """x: (N, C, H, W) -> (y, argmax), (N, C, OH, OW); argmax int32 plane indices (as ``pool_ref``)."""
+    x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
-    oh, ow = out_hw
+    oh = (h + 2 * padding[0] - kernel[0]) // stride[0] + 1    # floor, as PyTorch
+    ow = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
     y = np.empty((n, c, oh, ow), dtype=x.dtype)
     argmax = np.empty((n, c, oh, ow), dtype=np.int32)
     run = _forward_kernel(*kernel, *stride, x.size >= PARALLEL_MIN_SIZE)

@@ -1,6 +1,7 @@
 """2-D convolution (Conv2D): im2col + one matrix multiply, forward and backward."""
 import numpy as np
 
+from minicnn import kernels
 from minicnn.layers.base import Layer
 from minicnn.kernels.im2col_ref import conv_output_size
 
@@ -30,8 +31,8 @@ class Conv2D(Layer):
 
     Initialisation: W ~ N(0, 2 / (C_in*KH*KW)) (He / Kaiming normal, fan_in), b = 0.
 
-    The arithmetic runs in ``minicnn.kernels.conv_fast`` (Numba); ``minicnn.kernels.im2col_ref``
-    is the same algorithm in a page of plain NumPy, and the tests hold one to the other.
+    The arithmetic runs in ``minicnn.kernels.conv_fast`` (Numba), or in ``minicnn.kernels.im2col_ref``,
+    the same algorithm in a page of plain NumPy, under ``minicnn.kernels.use("reference")``.
     Set ``needs_input_grad = False`` on a first layer to skip computing dx (backward returns None).
     """
 
@@ -88,20 +89,18 @@ class Conv2D(Layer):
 
     # ---- forward / backward -------------------------------------------------------------
     def forward(self, x, training=False):
-        from minicnn.kernels import conv_fast  # imported here so `import minicnn` stays quick
         x = self._check_input(x, "NCHW", channels=self.in_channels)
         self._check_shape(x.shape[1:])
-        y, saved = conv_fast.conv_forward(x, self.params["W"], self.params.get("b"), self.stride,
-                                          self.padding)
-        self.cache = (saved, y.shape) if training else None
+        y, saved = kernels.get("conv").conv_forward(x, self.params["W"], self.params.get("b"),
+                                                    self.stride, self.padding)
+        self.cache = (saved, y.shape)  # the same in both modes
         return y
 
     def backward(self, dout):
-        from minicnn.kernels import conv_fast
         saved, y_shape = self.cache if self.cache is not None else (None, None)
         dout = self._check_dout(dout, y_shape)
-        dx, dW, db = conv_fast.conv_backward(dout, saved, self.params["W"], self.stride, self.padding,
-                                             need_dx=self.needs_input_grad)
+        dx, dW, db = kernels.get("conv").conv_backward(dout, saved, self.params["W"], self.stride,
+                                                       self.padding, need_dx=self.needs_input_grad)
         self.grads["W"][...] = dW
         if self.use_bias:
             self.grads["b"][...] = db
