@@ -12,6 +12,8 @@ serial one for small tensors, where waking the threads would cost more than the 
 import numpy as np
 from numba import njit, prange
 
+from minicnn.kernels.parallel import parallel_region
+
 _FAST = {"reassoc", "contract"}  # let LLVM vectorise the reductions; keeps NaN/inf semantics
 PARALLEL_MIN_SIZE = 1 << 16      # elements; below this the serial drivers run
 
@@ -97,8 +99,12 @@ def batchnorm_forward(x, gamma, beta, eps):
     n, c, h, w = x.shape
     y = np.empty(x.shape, x.dtype)
     mean, var = np.empty(c), np.empty(c)
-    run = _forward_parallel if x.size >= PARALLEL_MIN_SIZE else _forward_serial
-    run(x.reshape(n, c, h * w), gamma, beta, float(eps), y.reshape(n, c, h * w), mean, var)  # N, C, L
+    args = (x.reshape(n, c, h * w), gamma, beta, float(eps), y.reshape(n, c, h * w), mean, var)  # N, C, L
+    if x.size >= PARALLEL_MIN_SIZE:
+        with parallel_region():          # the workqueue layer is not thread-safe (kernels.parallel)
+            _forward_parallel(*args)
+    else:
+        _forward_serial(*args)
     return y, mean, var
 
 
@@ -108,7 +114,11 @@ def batchnorm_backward(dout, x, mean, var, gamma, eps):
     n, c, h, w = x.shape
     dx = np.empty(x.shape, x.dtype)
     dgamma, dbeta = np.empty(c), np.empty(c)
-    run = _backward_parallel if x.size >= PARALLEL_MIN_SIZE else _backward_serial
-    run(dout.reshape(n, c, h * w), x.reshape(n, c, h * w), mean, 1.0 / np.sqrt(var + eps), gamma,
-        dx.reshape(n, c, h * w), dgamma, dbeta)                                             # N, C, L
+    args = (dout.reshape(n, c, h * w), x.reshape(n, c, h * w), mean, 1.0 / np.sqrt(var + eps), gamma,
+            dx.reshape(n, c, h * w), dgamma, dbeta)                                       # N, C, L
+    if x.size >= PARALLEL_MIN_SIZE:
+        with parallel_region():          # the workqueue layer is not thread-safe (kernels.parallel)
+            _backward_parallel(*args)
+    else:
+        _backward_serial(*args)
     return dx, dgamma, dbeta

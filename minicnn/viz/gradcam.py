@@ -17,6 +17,7 @@ their ``grads`` and ``cache`` overwritten (as by any backward).
 import numpy as np
 
 from minicnn.losses import softmax
+from minicnn.viz._plot import display_image, new_figure, save, show_image
 from minicnn.viz.walk import as_batch, conv_units, flat_layers
 
 
@@ -127,7 +128,6 @@ def plot_gradcam(model, x, path, images=None, labels=None, classes=None, all_cla
     classes:     class names (default "class 0", ...).
     all_classes: one heatmap per class instead of only the predicted class.
     """
-    from minicnn.viz._plot import display_image, new_figure, save, show_image
     x = as_batch(x)
     images = x if images is None else as_batch(images)
     p = CAMPass(model, x, layer)
