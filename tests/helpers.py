@@ -92,8 +92,15 @@ class Frozen:
 
 
 def snapshot(obj):
-    """A deep copy of a cache (arrays, tuples, dicts, shapes) to compare with later."""
-    return copy.deepcopy(obj)
+    """A deep copy of a cache (arrays, tuples, lists, dicts; anything else, e.g. the kernel module
+    a layer used, is kept as it is) to compare with later."""
+    if isinstance(obj, np.ndarray):
+        return obj.copy()
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(snapshot(v) for v in obj)
+    if isinstance(obj, dict):
+        return {k: snapshot(v) for k, v in obj.items()}
+    return obj
 
 
 def same(a, b):

@@ -36,6 +36,8 @@ NORMAL, KINKLESS, DISTINCT = np.random.Generator.standard_normal, away_from_kink
 CASES = [
     ("Conv2D", lambda dt: mc.Conv2D(2, 3, 3, stride=2, padding=1, dtype=dt, rng=0), (3, 2, 5, 6), NORMAL, 1e-7, False),
     ("Conv2D-nobias", lambda dt: mc.Conv2D(2, 3, (3, 2), bias=False, dtype=dt, rng=0), (2, 2, 4, 5), NORMAL, 1e-7, False),
+    ("Conv2D-winograd", lambda dt: mc.Conv2D(2, 3, 3, padding=1, algorithm="winograd", dtype=dt, rng=0),
+     (2, 2, 6, 5), NORMAL, 1e-7, False),
     ("BatchNorm2D", lambda dt: mc.BatchNorm2D(3, dtype=dt), (4, 3, 3, 2), NORMAL, 1e-7, False),
     ("ReLU", lambda dt: mc.ReLU(dtype=dt), (3, 2, 4, 4), KINKLESS, 1e-7, True),
     ("Dropout", lambda dt: mc.Dropout(0.4, dtype=dt, rng=0), (3, 5, 2), NORMAL, 1e-7, True),

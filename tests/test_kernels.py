@@ -3,7 +3,7 @@
 Proves: every kernel family's reference and fast modules have the same functions with the same
 signatures; the switch works as a block, as a call and from ``$MINICNN_KERNELS``, refuses an
 unknown name, and is per thread (a new thread starts at the default); a model with every kind of
-layer (convolutions, batch norm, max pooling, a residual block, dropout) trained for a few Adam
+layer (convolutions by Winograd and by im2col, batch norm, max pooling, a residual block, dropout) trained for a few Adam
 steps gives the same losses on both backends (float64: to 1e-9; float32: to 1e-4).
 (Layer by layer, ``tests/test_contract.py`` runs every check on both backends.)
 """
@@ -66,7 +66,7 @@ def train_losses(dtype, steps=4):
     noise of that 0, different on each backend, into full-size steps.)"""
     rng = np.random.default_rng(0)
     model = mc.Sequential([
-        mc.Conv2D(1, 4, 3, padding=1, bias=False, dtype=dtype, rng=1), mc.BatchNorm2D(4, dtype=dtype), mc.ReLU(dtype=dtype),
+        mc.Conv2D(1, 4, 3, padding=1, bias=False, algorithm="winograd", dtype=dtype, rng=1), mc.BatchNorm2D(4, dtype=dtype), mc.ReLU(dtype=dtype),
         mc.MaxPool2D(2, dtype=dtype), mc.ResidualBlock.basic(4, 8, stride=2, dtype=dtype, rng=2),
         mc.Dropout(0.2, dtype=dtype, rng=3), mc.GlobalAvgPool2D(dtype=dtype), mc.Dense(8, 3, dtype=dtype, rng=4)])
     opt = mc.Adam(model, lr=1e-2)

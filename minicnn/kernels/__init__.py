@@ -7,6 +7,7 @@ numbers (to float rounding), so the layers call whichever is selected:
     conv     im2col_ref.py           conv_fast.py (+ conv_gather.py)
     norm     norm_ref.py             norm_fast.py
     pool     pool_ref.py             pool_fast.py
+    winograd winograd_ref.py         winograd_fast.py    (Conv2D's 3x3 stride-1 algorithm)
 
 Switch a whole model onto the readable kernels, e.g. to put a breakpoint in ``col2im`` and watch
 a real network's backward pass (slowly, with the same answers):
@@ -24,7 +25,8 @@ fetches the selected module with ``kernels.get("family")``.
 import contextvars
 import os
 
-from minicnn.kernels import conv_fast, im2col_ref, norm_fast, norm_ref, pool_fast, pool_ref
+from minicnn.kernels import (conv_fast, im2col_ref, norm_fast, norm_ref, pool_fast, pool_ref,
+                             winograd_fast, winograd_ref)
 
 BACKENDS = ("fast", "reference")
 FAMILIES = {}  #: family -> {"fast": module, "reference": module}
@@ -38,6 +40,7 @@ def register(family, fast, reference):
 register("conv", fast=conv_fast, reference=im2col_ref)
 register("norm", fast=norm_fast, reference=norm_ref)
 register("pool", fast=pool_fast, reference=pool_ref)
+register("winograd", fast=winograd_fast, reference=winograd_ref)
 
 
 def _check(name):
