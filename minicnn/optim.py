@@ -1,4 +1,4 @@
-"""Optimizers: SGD (with momentum) and Adam, updating a model's parameters in place.
+"""Optimizers: SGD (with momentum), Adam and RMSprop, updating a model's parameters in place.
 
     opt = Adam(model, lr=1e-3)
     loss, dlogits = softmax_cross_entropy(model.forward(x, training=True), y)
@@ -19,6 +19,16 @@ which ``step()`` uses for float32/float64 contiguous arrays. The tests hold them
 """
 import numpy as np
 
+from minicnn.kernels import optim_fast
+
+
+
+def _finite(name, value):
+    """``float(value)`` if it is a finite real number >= 0 (not a bool), else ValueError."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
 
 class Optimizer:
     """Shared plumbing: the params/grads dicts, per-parameter state arrays, state_dict."""
@@ -36,11 +46,9 @@ class Optimizer:
         else:
             params = model_or_params
             self._get_grads = lambda: grads
-        if lr < 0 or weight_decay < 0:
-            raise ValueError(f"lr and weight_decay must be >= 0, got lr={lr}, weight_decay={weight_decay}")
         self.params = dict(params)  # name -> the model's own array (the same object)
-        self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
+        self.lr = _finite("lr", lr)
+        self.weight_decay = _finite("weight_decay", weight_decay)
         self.t = 0  # number of step() calls so far
         self.state = {s: {k: np.zeros_like(p) for k, p in self.params.items()} for s in self.state_names}
 
@@ -107,14 +115,13 @@ class SGD(Optimizer):
     """
 
     def __init__(self, model_or_params, grads=None, lr=0.01, momentum=0.0, weight_decay=0.0):
-        if not 0 <= momentum < 1:
+        self.momentum = _finite("momentum", momentum)
+        if self.momentum >= 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.momentum = float(momentum)
         self.state_names = ("velocity",) if momentum else ()
         super().__init__(model_or_params, grads, lr, weight_decay)
 
     def _update(self, key, p, g):
-        from minicnn.kernels import optim_fast  # imported here so `import minicnn` stays quick
         v = self.state["velocity"][key] if self.momentum else None
         if not optim_fast.supported(p, g, *([] if v is None else [v])):
             return self._update_reference(key, p, g)
@@ -149,14 +156,13 @@ class Adam(Optimizer):
 
     def __init__(self, model_or_params, grads=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                  weight_decay=0.0):
-        b1, b2 = betas
-        if not (0 <= b1 < 1 and 0 <= b2 < 1) or eps < 0:
-            raise ValueError(f"need 0 <= beta < 1 and eps >= 0, got betas={betas}, eps={eps}")
-        self.beta1, self.beta2, self.eps = float(b1), float(b2), float(eps)
+        b1, b2 = (_finite("betas", b) for b in betas)
+        if not (b1 < 1 and b2 < 1):
+            raise ValueError(f"need 0 <= beta < 1, got betas={betas}")
+        self.beta1, self.beta2, self.eps = b1, b2, _finite("eps", eps)
         super().__init__(model_or_params, grads, lr, weight_decay)
 
     def _update(self, key, p, g):
-        from minicnn.kernels import optim_fast
         m, v = self.state["m"][key], self.state["v"][key]
         if not optim_fast.supported(p, g, m, v):
             return self._update_reference(key, p, g)
@@ -175,3 +181,42 @@ class Adam(Optimizer):
         bc2 = 1 - self.beta2 ** self.t
         denom = np.sqrt(v) / np.sqrt(bc2) + self.eps
         p -= ((self.lr / bc1) * m / denom).astype(p.dtype, copy=False)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture 6e) exactly as ``torch.optim.RMSprop`` (not centred).
+
+    With v (and b) starting at 0:
+        g  = grad + weight_decay * p              (L2 folded into the gradient, as torch does)
+        v  = alpha * v + (1 - alpha) * g^2        running mean of squared gradients
+        u  = g / (sqrt(v) + eps)                  each weight's step scaled by its gradient size
+        b  = momentum * b + u;  u = b             (only when momentum > 0)
+        p -= lr * u
+    No fused kernel: ``step()`` runs the NumPy formulas (the sweep is its only heavy user).
+    """
+
+    def __init__(self, model_or_params, grads=None, lr=1e-3, alpha=0.99, eps=1e-8, momentum=0.0,
+                 weight_decay=0.0):
+        if not 0 <= alpha < 1 or eps < 0 or not 0 <= momentum < 1:
+            raise ValueError(f"need 0 <= alpha < 1, eps >= 0 and 0 <= momentum < 1, got "
+                             f"alpha={alpha}, eps={eps}, momentum={momentum}")
+        self.alpha, self.eps, self.momentum = float(alpha), float(eps), float(momentum)
+        self.state_names = ("square_avg", "momentum_buffer") if momentum else ("square_avg",)
+        super().__init__(model_or_params, grads, lr, weight_decay)
+
+    def _update(self, key, p, g):
+        self._update_reference(key, p, g)
+
+    def _update_reference(self, key, p, g):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        v = self.state["square_avg"][key]
+        v *= self.alpha
+        v += (1 - self.alpha) * g * g
+        u = g / (np.sqrt(v) + self.eps)
+        if self.momentum:
+            b = self.state["momentum_buffer"][key]
+            b *= self.momentum
+            b += u
+            u = b
+        p -= (self.lr * u).astype(p.dtype, copy=False)

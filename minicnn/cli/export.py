@@ -27,16 +27,16 @@ def register(subparsers):
 
 
 def run(args):
-    from minicnn.training import load_checkpoint
+    from minicnn.training import load_checkpoint  # lazy: keeps `minicnn --help` instant
     model = load_checkpoint(args.checkpoint)
     if args.format == "torch":
         if args.no_preprocessing or args.logits or args.opset is not None:
             raise CLIError("--no-preprocessing, --logits and --opset apply to --format onnx only")
-        from minicnn.export import save_torch
+        from minicnn.export import save_torch  # lazy, as above
         weights, code = save_torch(model, args.out)
         print(f"wrote {weights} (state_dict) and {code} (module code: load() gives the nn.Module)")
         return 0
-    from minicnn.export import DEFAULT_OPSET, to_onnx
+    from minicnn.export import DEFAULT_OPSET, to_onnx  # lazy, as above
     fold = not args.no_preprocessing and bool(model.metadata.get("preprocessing"))
     proto = to_onnx(model, args.out, preprocessing=fold, softmax=not args.logits,
                     opset=args.opset or DEFAULT_OPSET)

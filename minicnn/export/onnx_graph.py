@@ -31,6 +31,7 @@ import json
 
 import numpy as np
 
+from minicnn import __version__
 from minicnn.serialization import atomic_write
 
 DEFAULT_OPSET = 13
@@ -103,7 +104,7 @@ def _emit(layer, x, g, path):
 
 def _preprocess(pre, x, g, channels):
     """Nodes for the Standardizer ``pre`` (its dict) on uint8 input ``x``; returns float32 input."""
-    from onnx import TensorProto
+    from onnx import TensorProto  # optional dependency (pip install minicnn[onnx])
     if not isinstance(pre, dict) or pre.get("mode") not in ("dataset", "per_batch"):
         raise ValueError(f"to_onnx: preprocessing must be a Standardizer dict with mode 'dataset' "
                          f"or 'per_batch', got {pre!r}")
@@ -163,7 +164,7 @@ def to_onnx(model, path=None, input_shape=None, preprocessing=False, softmax=Fal
     Raises ValueError naming an unsupported layer; nothing is written then.
     """
     import onnx  # optional dependency (pip install minicnn[onnx]), never loaded by import minicnn
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper  # the same optional dependency
     if not isinstance(opset, int) or not DEFAULT_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise ValueError(f"to_onnx: opset must be an int from {DEFAULT_OPSET} to "
                          f"{onnx.defs.onnx_opset_version()} (this onnx package), got {opset!r}")
@@ -191,7 +192,7 @@ def to_onnx(model, path=None, input_shape=None, preprocessing=False, softmax=Fal
         initializer=g.initializers)
     opsets = [helper.make_opsetid("", opset)]
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="minicnn",
-                              producer_version=_version(),
+                              producer_version=__version__,
                               ir_version=helper.find_min_ir_version_for(opsets))
     helper.set_model_props(proto, _metadata_props(meta, pre, softmax))
     onnx.checker.check_model(proto, full_check=True)
@@ -199,8 +200,3 @@ def to_onnx(model, path=None, input_shape=None, preprocessing=False, softmax=Fal
         with atomic_write(path) as f:
             f.write(proto.SerializeToString())
     return proto
-
-
-def _version():
-    from minicnn import __version__
-    return __version__

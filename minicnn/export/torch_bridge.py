@@ -16,7 +16,9 @@ import os
 
 import numpy as np
 
-from minicnn.containers import Container, build_layer, layer_spec
+from minicnn.containers import Container
+from minicnn.layers.base import build_layer, layer_spec
+from minicnn.training.checkpoint import load_checkpoint
 
 #: minicnn parameter/buffer name -> PyTorch name, per layer class (Dense's W is transposed).
 NAMES = {"Conv2D": {"W": "weight", "b": "bias"},
@@ -51,7 +53,7 @@ def to_torch(model):
     copies of the weights and running statistics. Call ``.train()`` to train it further.
     """
     import torch  # optional dependency (pip install torch==2.13.0), never loaded by import minicnn
-    from minicnn.export import torch_modules
+    from minicnn.export import torch_modules  # it imports torch: loaded only when needed
     module = torch_modules.build(layer_spec(model))
     state = module.state_dict()                       # tensors sharing the module's storage
     with torch.no_grad():
@@ -64,7 +66,7 @@ def to_torch(model):
 
 def _spec_of(module, path, dtype):
     """The minicnn layer spec of one torch module; ValueError naming what has no counterpart."""
-    from torch import nn
+    from torch import nn  # optional dependency, as above
     kind = type(module).__name__
     where = f"from_torch: {path.rstrip('.') or 'the module'} ({kind})"
 
@@ -125,7 +127,6 @@ def _spec_of(module, path, dtype):
 def _template(architecture):
     """(layer spec, default metadata) from a minicnn model, a spec dict or a checkpoint path."""
     if isinstance(architecture, (str, os.PathLike)):
-        from minicnn.training.checkpoint import load_checkpoint
         architecture = load_checkpoint(architecture)
     if isinstance(architecture, dict) and "class" in architecture:
         return architecture, {}

@@ -21,7 +21,8 @@ import os
 
 import numpy as np
 
-from minicnn.containers import layer_spec
+from minicnn.export.torch_bridge import to_torch
+from minicnn.layers.base import layer_spec
 from minicnn.serialization import atomic_write
 
 _FOOTER = '''
@@ -58,8 +59,7 @@ def save_torch(model, path, metadata=None):
     Returns the two paths. Both files are written atomically.
     """
     import torch  # optional dependency (pip install torch==2.13.0), never loaded by import minicnn
-    from minicnn.export import torch_modules
-    from minicnn.export.torch_bridge import to_torch
+    from minicnn.export import torch_modules  # it imports torch: loaded only when needed
     path = os.fspath(path)
     code_path = os.path.splitext(path)[0] + ".py"
     if path == code_path:
