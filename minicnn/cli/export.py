@@ -17,7 +17,8 @@ def register(subparsers):
     p = subparsers.add_parser("export", help="write a checkpoint as ONNX or PyTorch",
                               description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("--checkpoint", required=True, metavar="FILE", help="a .npz written by train")
-    p.add_argument("--format", required=True, choices=("onnx", "torch"))
+    p.add_argument("--format", required=True, choices=("onnx", "torch"),
+                   help="onnx: one .onnx file for any ONNX runtime; torch: state_dict + module code")
     p.add_argument("--out", required=True, metavar="FILE", help="model.onnx, or model.pt (+ model.py)")
     p.add_argument("--no-preprocessing", action="store_true",
                    help="onnx: take standardised float32 input instead of uint8 pixels")
