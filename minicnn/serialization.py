@@ -11,22 +11,20 @@ File layout (a plain NumPy .npz, i.e. a zip of .npy arrays):
     "extra/<key>"     optional extra arrays, e.g. optimizer state for resuming training
 
 Files are always read with ``np.load(..., allow_pickle=False)``: a model file cannot run code,
-and one holding an object array is rejected. Writes go to a temporary file in the same folder
-which then replaces ``path`` in one step (``os.replace``), so an interrupted save never leaves a
-half-written file behind.
+and one holding an object array is rejected. Writes go through ``minicnn.atomic.atomic_write``
+(a temporary file renamed over ``path``), so an interrupted save never leaves a half-written file.
 
     model.save("runs/cnn5/best.npz", metadata={"classes": [...]}, extra_arrays=opt.state_dict())
     model = minicnn.load("runs/cnn5/best.npz")   # model.metadata, model.extra (dict of arrays)
 """
-import contextlib
 import json
 import os
-import tempfile
 
 import numpy as np
 
 # Rebuilding a model looks its classes up in LAYER_REGISTRY, which every Layer subclass joins
 # when its module is imported; ``import minicnn`` imports all of minicnn's layers and containers.
+from minicnn.atomic import atomic_write
 from minicnn.layers.base import build_layer, layer_spec
 
 FORMAT, VERSION = "minicnn", 1
@@ -41,43 +39,14 @@ def _json_default(obj):
     raise TypeError(f"metadata value of type {type(obj).__name__} is not JSON-serialisable")
 
 
-def _umask():
-    mask = os.umask(0)   # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_write(path):
-    """``with atomic_write(path) as f: f.write(...)``: a binary file that appears whole or not at all.
-
-    The bytes go to a temporary file in the same folder, which then replaces ``path`` in one step
-    (``os.replace``); on any error (or Ctrl-C) the temporary file is removed and ``path`` is left
-    as it was.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)            # atomic: readers see the old file or the new, never half
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_arrays(path, arrays):
     """Atomically write ``arrays`` (name -> array or number) to an .npz file at exactly ``path``."""
+    path = os.fspath(path)
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     for k, a in arrays.items():
         if a.dtype == object:
             raise ValueError(f"array {k!r} has dtype object, which cannot be saved without pickle")
-    with atomic_write(path) as f:   # a file object: np.savez adds no ".npz" to the name
+    with atomic_write(path) as f:        # a file object: np.savez adds no ".npz" to the name
         np.savez(f, **arrays)
 
 

@@ -32,7 +32,7 @@ import json
 import numpy as np
 
 from minicnn import __version__
-from minicnn.serialization import atomic_write
+from minicnn.atomic import atomic_write
 
 DEFAULT_OPSET = 13
 

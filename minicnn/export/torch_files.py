@@ -21,9 +21,9 @@ import os
 
 import numpy as np
 
+from minicnn.atomic import atomic_write, write_text
 from minicnn.export.torch_bridge import to_torch
 from minicnn.layers.base import layer_spec
-from minicnn.serialization import atomic_write
 
 _FOOTER = '''
 
@@ -79,6 +79,5 @@ def save_torch(model, path, metadata=None):
                              weights=repr(os.path.basename(path)))
     with atomic_write(path) as f:
         f.write(buffer.getvalue())
-    with atomic_write(code_path) as f:
-        f.write(source.encode("utf-8"))
+    write_text(code_path, source)
     return path, code_path
