@@ -27,7 +27,7 @@ from minicnn.data import Standardizer
 from minicnn.export import to_onnx
 from minicnn.losses import softmax
 
-from helpers import every_layer_models, need, randomize_state
+from helpers import every_layer_models, need, perturb
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -79,7 +79,7 @@ def check_both_forms(ort, model, tmp_path, rng, batches=(1, 7), pre=None):
 
 def report_model(name, size, seed=0):
     model = models.build(name, input_shape=(1, size, size), seed=seed)
-    return randomize_state(model, np.random.default_rng(seed))
+    return perturb(model, np.random.default_rng(seed))
 
 
 HEAVY = pytest.mark.slow    # 150x150 CNN5 / Mini-VGGNet: large Dense layers, tens of seconds

@@ -27,7 +27,7 @@ from minicnn.data import Standardizer, load_folder
 from minicnn.export import from_torch, save_torch, to_torch
 from minicnn.export.torch_modules import standardize
 
-from helpers import every_layer_models, randomize_state
+from helpers import IMAGE_CLASSES, every_layer_models, perturb, write_images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -68,7 +68,7 @@ def test_every_layer_type_matches_in_float64(torch, case):
     layer, shape = single_layers()[case]
     rng = np.random.default_rng(case)
     if layer.params or layer.buffers:
-        randomize_state(layer, rng)
+        perturb(layer, rng)
     x = rng.standard_normal((3, *shape))
     got = torch_forward(torch, to_torch(layer), x)
     assert rel_err(got, layer.forward(x)) < 1e-10
@@ -82,7 +82,7 @@ def build(name, size):
     if name.startswith("every_layer"):
         return every_layer_models(dtype=np.float64)[name.endswith("b")]
     model = models.build(name, input_shape=(1, size, size), dtype=np.float64)
-    return randomize_state(model, np.random.default_rng(0))
+    return perturb(model, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("name,size", MODELS)
@@ -174,25 +174,20 @@ def test_exported_code_runs_with_pytorch_alone(torch, tmp_path):
 
 
 def test_brought_back_model_is_a_checkpoint_the_cli_reads(torch, tmp_path, capsys):
-    from PIL import Image
     from minicnn.cli import main
     rng = np.random.default_rng(5)
-    classes = ["glioma", "meningioma", "notumor", "pituitary"]
-    for i in range(12):                                    # a tiny labelled folder of 16x16 PNGs
-        (tmp_path / "data" / classes[i % 4]).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(
-            tmp_path / "data" / classes[i % 4] / f"{i}.png")
+    write_images(tmp_path / "data", 6, seed=5)              # 2 classes of 20x20 PNGs
     model = mc.Sequential([mc.Conv2D(1, 4, 3, padding=1, rng=1), mc.BatchNorm2D(4), mc.ReLU(),
-                           mc.MaxPool2D(2), mc.GlobalAvgPool2D(), mc.Dense(4, 4, rng=2)],
-                          input_shape=(1, 16, 16))
-    randomize_state(model, rng)
+                           mc.MaxPool2D(2), mc.GlobalAvgPool2D(), mc.Dense(4, 2, rng=2)],
+                          input_shape=(1, 20, 20))
+    perturb(model, rng)
     pre = {"mode": "dataset", "eps": 1e-7, "mean": [0.5], "std": [0.29]}
-    meta = {"classes": classes, "image_size": 16, "color": "grayscale", "preprocessing": pre,
-            "input_shape": [1, 16, 16]}
+    meta = {"classes": IMAGE_CLASSES, "image_size": 20, "color": "grayscale", "preprocessing": pre,
+            "input_shape": [1, 20, 20]}
     module = to_torch(model)
     back = from_torch(module, metadata=meta)
     back.save(tmp_path / "back.npz", metadata=back.metadata)
-    ds = load_folder(str(tmp_path / "data"), image_size=16, color="grayscale")
+    ds = load_folder(str(tmp_path / "data"), image_size=20, color="grayscale")
     with torch.no_grad():
         pred = module(standardize(ds.images, pre)).argmax(1).numpy()
     torch_acc = float((pred == np.asarray(ds.labels)).mean())

@@ -246,7 +246,7 @@ def col2im(col, x_shape, KH, KW, stride=1, padding=0):
 
 
 def conv_forward(x, W, b=None, stride=1, padding=0, ws=None):
-    """Same numbers as ``conv_forward_ref``: x (N, C, H, W), W (C_out, C, KH, KW) -> (out, saved).
+    """Same numbers as ``im2col_ref.conv_forward``: x (N, C, H, W), W (C_out, C, KH, KW) -> (out, saved).
 
     ``saved`` is what ``conv_backward`` needs: x itself (not copied) and whether there was a bias.
     ``ws``: scratch buffers (default: ``shared_workspace()``).
@@ -268,7 +268,7 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None):
 
 
 def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None):
-    """Same numbers as ``conv_backward_ref``: returns dx (None if not need_dx), dW, db (None if
+    """Same numbers as ``im2col_ref.conv_backward``: returns dx (None if not need_dx), dW, db (None if
     forward had no bias). dout (N, C_out, OH, OW); ``saved`` from ``conv_forward``.
     dW and db are views of ``ws`` (default: ``shared_workspace()``), valid until its next use.
     """
