@@ -144,7 +144,7 @@ def main():
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         result = evaluate(back, val)                # minicnn's own forward pass
         back.metadata.update(continued_in_pytorch=info, val_accuracy=result["accuracy"])
-        save_checkpoint(args.out, back, back.metadata)
+        save_checkpoint(back, args.out, back.metadata)
         summary = {"val_accuracy_pytorch": torch_acc, "val_accuracy_minicnn": result["accuracy"],
                    "n_val": result["n"], "steps": steps, "world_size": world,
                    "train_images_per_rank": seen_per_rank, "checkpoint": args.out}
