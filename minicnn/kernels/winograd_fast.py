@@ -40,6 +40,22 @@ def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
     return DEFAULT_TILE
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _combine(out, B, i, src):
+    """out[:] = sum_k B[i, k] * src[k, :] over the nonzero B[i, k] (a vectorised row combination)."""
+    first = True
+    for k in range(B.shape[1]):
+        bik = B[i, k]
+        if bik != 0:
+            if first:
+                for q in range(out.shape[0]):
+                    out[q] = bik * src[k, q]
+            else:
+                for q in range(out.shape[0]):
+                    out[q] += bik * src[k, q]
+            first = False
+
+
 @njit(nogil=True, cache=True)
 def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
     """out[i*a + j, c, p] = sum_{k,l} B[i,k] B[j,l] src[n, c, ty*step + k - ph, tx*step + l - pw]
@@ -53,41 +69,23 @@ def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
     tmp = np.empty((a, t, P), src.dtype)      # B applied down the columns
     for c in range(C):
         for n in range(n0, n0 + nb):          # gather: zero outside the image
+            img = src[n, c]
             for ty in range(ty0, ty1):
-                for tx in range(TW):
-                    q = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW + tx
-                    for k in range(t):
-                        r = ty * step + k - ph
-                        for l in range(t):
+                q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
+                for k in range(t):
+                    r = ty * step + k - ph
+                    inside = 0 <= r < H
+                    for l in range(t):
+                        dkl = d[k, l]
+                        for tx in range(TW):
                             col = tx * step + l - pw
-                            d[k, l, q] = src[n, c, r, col] if 0 <= r < H and 0 <= col < W else 0
+                            dkl[q0 + tx] = img[r, col] if inside and 0 <= col < W else 0
         for i in range(a):                    # tmp = B d (down the columns), every tile at once
             for l in range(t):
-                first = True
-                for k in range(t):
-                    bik = B[i, k]
-                    if bik != 0:
-                        if first:
-                            for q in range(P):
-                                tmp[i, l, q] = bik * d[k, l, q]
-                        else:
-                            for q in range(P):
-                                tmp[i, l, q] += bik * d[k, l, q]
-                        first = False
+                _combine(tmp[i, l], B, i, d[:, l])
         for i in range(a):                    # out = tmp B^T (along the rows)
             for j in range(a):
-                o = out[i * a + j, c]
-                first = True
-                for l in range(t):
-                    bjl = B[j, l]
-                    if bjl != 0:
-                        if first:
-                            for q in range(P):
-                                o[q] = bjl * tmp[i, l, q]
-                        else:
-                            for q in range(P):
-                                o[q] += bjl * tmp[i, l, q]
-                        first = False
+                _combine(out[i * a + j, c], B, j, tmp[i])
     return out
 
 
@@ -102,34 +100,68 @@ def untile_transform(M, n0, nb, ty0, ty1, TW, AT, bias, y):
     h = np.empty((a, m, P), M.dtype)          # AT applied along each tile's rows
     Y = np.empty((m, m, P), M.dtype)
     for o in range(C_out):
-        for i in range(a):
+        for i in range(a):                    # h = M A, along the rows
             for v in range(m):
-                hv = h[i, v]
-                hv[:] = 0
-                for j in range(a):
-                    avj = AT[v, j]
-                    if avj != 0:
-                        Mk = M[i * a + j, o]
-                        for q in range(P):
-                            hv[q] += avj * Mk[q]
-        for u in range(m):
+                _combine(h[i, v], AT, v, M[i * a:(i + 1) * a, o])
+        for u in range(m):                    # Y = AT h, down the columns
             for v in range(m):
-                Yv = Y[u, v]
-                Yv[:] = bias[o]
-                for i in range(a):
-                    aui = AT[u, i]
-                    if aui != 0:
-                        hv = h[i, v]
-                        for q in range(P):
-                            Yv[q] += aui * hv[q]
-        for n in range(n0, n0 + nb):          # scatter, cropped
+                _combine(Y[u, v], AT, u, h[:, v])
+        for n in range(n0, n0 + nb):          # scatter, cropped, one output row at a time
             for ty in range(ty0, ty1):
-                for tx in range(TW):
-                    q = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW + tx
-                    for u in range(min(m, OH - ty * m)):
-                        for v in range(min(m, OW - tx * m)):
-                            y[n, o, ty * m + u, tx * m + v] = Y[u, v, q]
+                q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
+                for u in range(min(m, OH - ty * m)):
+                    row = y[n, o, ty * m + u]
+                    for v in range(m):
+                        Yuv = Y[u, v]
+                        for tx in range(TW):
+                            col = tx * m + v
+                            if col < OW:
+                                row[col] = Yuv[q0 + tx] + bias[o]
     return y
+
+
+@njit(nogil=True, cache=True)
+def filter_transform(W, G, U):
+    """U[i*a + j, o, c] = (G W[o, c] G^T)[i, j]: W (C_out, C, 3, 3) -> U (a*a, C_out, C).
+    Vectorised along c; G with its columns reversed gives the flipped kernel's transform."""
+    C_out, C, r, _ = W.shape
+    a = G.shape[0]
+    w = np.empty((r, r, C), W.dtype)          # w[k, l, c] = W[o, c, k, l]
+    tmp = np.empty((a, r, C), W.dtype)        # G w, down the columns
+    for o in range(C_out):
+        for c in range(C):
+            for k in range(r):
+                for l in range(r):
+                    w[k, l, c] = W[o, c, k, l]
+        for i in range(a):
+            for l in range(r):
+                _combine(tmp[i, l], G, i, w[:, l])
+        for i in range(a):
+            for j in range(a):
+                _combine(U[i * a + j, o], G, j, tmp[i])
+    return U
+
+
+@njit(nogil=True, cache=True)
+def filter_transform_t(dU, G, dW):
+    """dW[o, c] = G^T dU[:, o, c] G (the adjoint of ``filter_transform``): dU (a*a, C_out, C)."""
+    C_out, C, r, _ = dW.shape
+    a = G.shape[0]
+    GT = np.ascontiguousarray(G.T)
+    h = np.empty((a, r, C), dW.dtype)         # dU G, along the rows
+    w = np.empty((r, r, C), dW.dtype)
+    for o in range(C_out):
+        for i in range(a):
+            for l in range(r):
+                _combine(h[i, l], GT, l, dU[i * a:(i + 1) * a, o])
+        for k in range(r):
+            for l in range(r):
+                _combine(w[k, l], GT, k, h[:, l])
+        for c in range(C):
+            for k in range(r):
+                for l in range(r):
+                    dW[o, c, k, l] = w[k, l, c]
+    return dW
 
 
 def _chunks(n0, n1, TH, TW, per_tile):
@@ -149,12 +181,9 @@ def _matrices(m, dtype):
 
 
 def _filters(W, G, ws, name):
-    """(a*a, C, C_out) stack Ut with Ut[i*a + j, c, o] = (G W[o, c] G^T)[i, j], in the Workspace
-    buffer ``name``: ``tile_transform`` with each filter as a one-tile sample, so that the
-    vectorised loops run along C_out. The GEMMs take U[k] = Ut[k].T (C_out, C) as a view."""
+    """U (a*a, C_out, C) = G W G^T per filter, in the Workspace buffer ``name``."""
     C_out, C = W.shape[:2]
-    Ut = ws.get(name, (G.shape[0] ** 2, C, C_out), W.dtype)                 # a*a, C, C_out
-    return tile_transform(np.ascontiguousarray(W), 0, C_out, 0, 1, 1, 3, 0, 0, G, Ut)
+    return filter_transform(W, G, ws.get(name, (G.shape[0] ** 2, C_out, C), W.dtype))
 
 
 def _correlate(src, U, bias, padding, m, out, ws, n0, n1):
@@ -178,30 +207,30 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4):
     x = np.ascontiguousarray(x)
     (N, C, H, Wd), (ph, pw) = x.shape, pair(padding)
     out = np.empty((N, W.shape[0], H + 2 * ph - 2, Wd + 2 * pw - 2), dtype=x.dtype)
-    U = _filters(W, _matrices(tile, x.dtype)[1], ws, "U").transpose(0, 2, 1)   # a*a, C_out, C
+    U = _filters(np.ascontiguousarray(W), _matrices(tile, x.dtype)[1], ws, "U")   # a*a, C_out, C
     cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1),
             cf._sample_ranges(N, N * x[0].size * 9))
     return out, (x, b is not None)
 
 
 def _weight_grad_share(dy, x, padding, m, ws, n0, n1):
-    """dUt (a*a, C, C_out) summed over samples n0..n1-1: V = BT d B of x against A dY AT of dout."""
+    """dU (a*a, C_out, C) summed over samples n0..n1-1: A dY AT of dout against V = BT d B of x."""
     AT, _, BT = _matrices(m, x.dtype)
     (N, C_out, OH, OW), C = dy.shape, x.shape[1]
     TH, TW = tile_grid(OH, OW, m)
     kk = (m + 2) ** 2
-    dUt = ws.get("dU", (kk, C, C_out), x.dtype)
+    dU = ws.get("dU", (kk, C_out, C), x.dtype)
     A = np.ascontiguousarray(AT.T)                                           # a, m
     for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * x.itemsize):
         P = nb * (ty1 - ty0) * TW
         V = tile_transform(x, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), x.dtype))
         dM = tile_transform(dy, a, nb, ty0, ty1, TW, m, 0, 0, A, ws.get("M", (kk, C_out, P), x.dtype))
-        dMt = dM.transpose(0, 2, 1)                                          # a*a, P, C_out
+        Vt = V.transpose(0, 2, 1)                                            # a*a, P, C
         if a == n0 and ty0 == 0:
-            np.matmul(V, dMt, out=dUt)
+            np.matmul(dM, Vt, out=dU)
         else:
-            dUt += np.matmul(V, dMt, out=ws.get("part", dUt.shape, x.dtype))
-    return dUt
+            dU += np.matmul(dM, Vt, out=ws.get("part", dU.shape, x.dtype))
+    return dU
 
 
 def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, tile=4):
@@ -215,18 +244,17 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
     _, G, _ = _matrices(tile, W.dtype)
     ranges = cf._sample_ranges(N, N * dy[0].size * 9)
     parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1), ranges)
-    dUt = parts[0]                                                           # a*a, C, C_out
+    dU = parts[0]                                                            # a*a, C_out, C
     for p in parts[1:]:
-        dUt += p
-    # dW[o, c] = G^T dU[o, c] G: untile_transform with AT = G^T, each filter a one-tile sample
-    dW = untile_transform(dUt, 0, C_out, 0, 1, 1, np.ascontiguousarray(G.T), np.zeros(C, W.dtype),
-                          np.empty(W.shape, W.dtype))
+        dU += p
+    dW = filter_transform_t(dU, G, np.empty(W.shape, W.dtype))               # C_out, C, 3, 3
     db = dy.sum(axis=(0, 2, 3)) if has_bias else None
     dx = None
     if need_dx:
         dx = np.empty(x.shape, dtype=W.dtype)
         # the flipped, channel-swapped kernel's transform: G J W J G^T with J reversing the taps
-        Uf = _filters(W, np.ascontiguousarray(G[:, ::-1]), ws, "Uf")          # a*a, C, C_out
+        Uf = _filters(np.ascontiguousarray(W), np.ascontiguousarray(G[:, ::-1]), ws, "Uf")
+        Uf = Uf.transpose(0, 2, 1)                                           # a*a, C, C_out
         cf._map(lambda w, n0, n1: _correlate(dy, Uf, None, (2 - ph, 2 - pw), tile, dx, ws.worker(w), n0, n1),
                 ranges)
     return dx, dW, db
