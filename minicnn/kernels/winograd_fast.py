@@ -16,7 +16,11 @@ changes is how the work is laid out:
 3. Memory stays bounded: the batch is cut into chunks (whole samples, or bands of tile rows
    of one large sample) whose V and M fit CHUNK_BYTES, in Workspace buffers reused every
    step; backward recomputes V from x instead of keeping it (one more input transform, and no
-   2.25-4x copy of every layer's input held between forward and backward).
+   2.25-4x copy of every layer's input held between forward and backward). The transformed
+   filters U (a*a, C_out, C), 4x the weights for F(4x4), share one buffer with backward's
+   flipped ones; each worker keeps its weight-gradient sum dU of the same size, and the
+   weight-gradient pass uses chunks up to that size (one chunk for the small images of wide
+   layers, so no partial sums).
 4. As in ``conv_fast``, the batch is split between worker threads, each with single-threaded
    BLAS and its own Workspace; the weight gradient's partial sums are added at the end.
 """
@@ -164,14 +168,14 @@ def filter_transform_t(dU, G, dW):
     return dW
 
 
-def _chunks(n0, n1, TH, TW, per_tile):
-    """Chunks (a, nb, ty0, ty1): whole samples while their tiles fit CHUNK_BYTES, else one
+def _chunks(n0, n1, TH, TW, per_tile, budget):
+    """Chunks (a, nb, ty0, ty1): whole samples while their tiles fit ``budget`` bytes, else one
     sample in bands of tile rows."""
     per_sample = TH * TW * per_tile
-    if per_sample <= CHUNK_BYTES:
-        nb = max(1, min(n1 - n0, CHUNK_BYTES // per_sample))
+    if per_sample <= budget:
+        nb = max(1, min(n1 - n0, budget // per_sample))
         return [(a, min(nb, n1 - a), 0, TH) for a in range(n0, n1, nb)]
-    rows = max(1, CHUNK_BYTES // (TW * per_tile))
+    rows = max(1, budget // (TW * per_tile))
     return [(n, 1, r, min(r + rows, TH)) for n in range(n0, n1) for r in range(0, TH, rows)]
 
 
@@ -193,7 +197,7 @@ def _correlate(src, U, bias, padding, m, out, ws, n0, n1):
     (kk, C_out, C), (OH, OW) = U.shape, out.shape[2:]
     TH, TW = tile_grid(OH, OW, m)
     b = np.zeros(C_out, src.dtype) if bias is None else bias.astype(src.dtype, copy=False)
-    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * src.itemsize):
+    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * src.itemsize, CHUNK_BYTES):
         P = nb * (ty1 - ty0) * TW
         V = tile_transform(src, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), src.dtype))
         Mt = np.matmul(U, V, out=ws.get("M", (kk, C_out, P), src.dtype))    # a*a, C_out, P
@@ -221,7 +225,10 @@ def _weight_grad_share(dy, x, padding, m, ws, n0, n1):
     kk = (m + 2) ** 2
     dU = ws.get("dU", (kk, C_out, C), x.dtype)
     A = np.ascontiguousarray(AT.T)                                           # a, m
-    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * x.itemsize):
+    # chunks as large as dU itself (a filter-sized buffer exists anyway): for the small images of
+    # wide layers, one chunk per worker, so no partial sums to add
+    budget = max(CHUNK_BYTES, dU.nbytes)
+    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * x.itemsize, budget):
         P = nb * (ty1 - ty0) * TW
         V = tile_transform(x, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), x.dtype))
         dM = tile_transform(dy, a, nb, ty0, ty1, TW, m, 0, 0, A, ws.get("M", (kk, C_out, P), x.dtype))
@@ -253,7 +260,7 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
     if need_dx:
         dx = np.empty(x.shape, dtype=W.dtype)
         # the flipped, channel-swapped kernel's transform: G J W J G^T with J reversing the taps
-        Uf = _filters(np.ascontiguousarray(W), np.ascontiguousarray(G[:, ::-1]), ws, "Uf")
+        Uf = _filters(np.ascontiguousarray(W), np.ascontiguousarray(G[:, ::-1]), ws, "U")
         Uf = Uf.transpose(0, 2, 1)                                           # a*a, C, C_out
         cf._map(lambda w, n0, n1: _correlate(dy, Uf, None, (2 - ph, 2 - pw), tile, dx, ws.worker(w), n0, n1),
                 ranges)
