@@ -15,7 +15,7 @@ import sys
 
 from minicnn import __version__
 
-COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare"]
+COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare", "sweep"]
 
 
 class CLIError(Exception):

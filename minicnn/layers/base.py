@@ -3,18 +3,29 @@
 A layer is a class with two methods and three dicts:
 
     y  = layer.forward(x, training=False)   # remembers what backward needs in self.cache
-    dx = layer.backward(dout)                # fills self.grads, returns dL/dx
+    dx = layer.backward(dout)                # fills self.grads, returns dL/dx of that forward
 
     layer.params   {"W": array, "b": array}  trainable arrays, updated in place by optimizers
     layer.grads    same keys as params       overwritten (never accumulated) by each backward
     layer.buffers  {"running_mean": ...}     state that is saved but not trained
 
-Rules (tests hold every layer to them):
+Rules (``tests/helpers.py: check_contract`` holds every layer and container to them):
 - Data is NCHW. Every constructor takes ``dtype`` (default float32); with float64 the
-  parameters, buffers and arithmetic are float64 (the gradient checks need it).
-- ``backward`` never writes into ``dout`` or into anything ``forward`` cached.
-- Bad input raises ``ValueError`` saying what was expected and what came.
-- ``backward`` without a matching training-capable ``forward`` raises ``BackwardError``.
+  parameters, buffers and arithmetic are float64 (the gradient checks need it). Input of the
+  other float dtype is converted: output, dx and grads are always in the layer's dtype.
+- ``backward(dout)`` is the exact gradient of the last ``forward``, in whichever mode it ran:
+  training (batch statistics, dropout masks) or inference (BatchNorm2D and Dropout are then
+  fixed affine maps, and that is what backward differentiates; Grad-CAM relies on it). The
+  cache holds references, not copies: activations stay alive until the next forward.
+- ``backward`` never writes into ``dout``, into ``x`` or into anything ``forward`` cached, so it
+  can run twice with the same answer. It overwrites ``grads`` (never accumulates) in the same
+  arrays: ``grads`` and ``params`` keep their identity, as optimizers hold them.
+- ``from_config(get_config())`` rebuilds the layer; ``minicnn.load`` of a saved one gives the same
+  outputs.
+- Bad input raises ``ValueError`` saying what was expected and what came; ``backward`` before
+  any ``forward`` raises ``BackwardError``.
+- The arithmetic of Conv2D, BatchNorm2D and MaxPool2D runs in the kernels selected with
+  ``minicnn.kernels.use`` ("fast" Numba by default, or the "reference" NumPy to read).
 """
 import numpy as np
 
@@ -37,7 +48,7 @@ def register_layer(cls):
 
 
 class BackwardError(RuntimeError, ValueError):
-    """``backward`` was called when it cannot run (no forward yet, or an inference-mode forward)."""
+    """``backward`` was called when it cannot run: there was no forward yet."""
 
 
 def as_dtype(dtype):
@@ -151,7 +162,7 @@ class Layer:
         """Validate the upstream gradient against the forward output ``shape``."""
         name = type(self).__name__
         if self.cache is None:
-            raise BackwardError(f"{name}.backward called before forward(x, training=True)")
+            raise BackwardError(f"{name}.backward called before forward")
         if not isinstance(dout, np.ndarray) or dout.shape != tuple(shape):
             got = dout.shape if isinstance(dout, np.ndarray) else type(dout).__name__
             raise ValueError(f"{name}.backward expects dout of shape {tuple(shape)} "
