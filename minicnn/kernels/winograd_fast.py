@@ -29,6 +29,7 @@ from numba import njit
 
 from minicnn.kernels import conv_fast as cf
 from minicnn.kernels.shapes import int_pair as pair
+from minicnn.kernels.workspace import shared_workspace
 from minicnn.kernels.winograd_ref import check_conv, tile_grid, winograd_matrices
 
 CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)
@@ -207,7 +208,7 @@ def _correlate(src, U, bias, padding, m, out, ws, n0, n1):
 def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4):
     """Same numbers as ``winograd_ref.conv_forward``: x (N, C, H, W), W (C_out, C, 3, 3) -> (out, saved)."""
     check_conv(W, stride)
-    ws = ws or cf.shared_workspace()
+    ws = ws or shared_workspace()
     x = np.ascontiguousarray(x)
     (N, C, H, Wd), (ph, pw) = x.shape, pair(padding)
     out = np.empty((N, W.shape[0], H + 2 * ph - 2, Wd + 2 * pw - 2), dtype=x.dtype)
@@ -244,7 +245,7 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
     """Same numbers as ``winograd_ref.conv_backward``: dx (None if not need_dx), dW, db (None
     without a bias). dW and db are fresh arrays."""
     check_conv(W, stride)
-    ws = ws or cf.shared_workspace()
+    ws = ws or shared_workspace()
     x, has_bias = saved
     (ph, pw), (N, C), C_out = pair(padding), x.shape[:2], W.shape[0]
     dy = np.ascontiguousarray(dout)
