@@ -26,7 +26,6 @@ ENV_VARS = {
     "MINICNN_CACHE_DIR": "where decoded image folders are cached (minicnn.data.cache)",
     "XDG_CACHE_HOME": "the cache's parent folder when MINICNN_CACHE_DIR is not set",
     "MINICNN_DEBUG": "the minicnn command shows full tracebacks (like --debug)",
-    "MINICNN_KERNELS": "'fast' (default) or 'reference': the kernels each thread starts with",
 }
 
 __all__ = ["runtime_info", "release_workspace", "ENV_VARS"]
