@@ -28,7 +28,9 @@ Rules (``tests/helpers.py: check_contract`` holds every layer and container to t
 - The arithmetic of Conv2D, BatchNorm2D and MaxPool2D runs in the kernels selected with
   ``minicnn.kernels.use`` ("fast" Numba by default, or the "reference" NumPy to read).
 """
+import contextlib
 import contextvars
+import threading
 
 import numpy as np
 
@@ -89,6 +91,24 @@ def build_layer(spec):
 def layer_spec(layer):
     """``{"class": name, "config": layer.get_config()}``: JSON-friendly, ``build_layer`` inverts it."""
     return {"class": type(layer).__name__, "config": layer.get_config()}
+
+
+_DEFERRED = threading.local()
+
+
+@contextlib.contextmanager
+def deferred_init():
+    """Build layers without initial values: inside this context ``_add_param``/``_add_buffer``
+    given a function make untouched zeros of the right shape instead of calling it (no random
+    draw; the operating system maps the memory only when it is written). ``minicnn.load`` builds
+    a model this way, then checks the file's arrays against it before reading any, so a small
+    file declaring a huge model costs nothing."""
+    previous = getattr(_DEFERRED, "on", False)
+    _DEFERRED.on = True
+    try:
+        yield
+    finally:
+        _DEFERRED.on = previous
 
 
 class Layer:
@@ -152,9 +172,24 @@ class Layer:
         """What forward stores as ``self.cache``: ``cache``, or None under ``no_grad()``."""
         return cache if _RECORDING.get() else None
 
-    def _add_param(self, name, value):
-        self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
-        self.grads[name] = np.zeros_like(self.params[name])
+    def _new_array(self, value, shape):
+        """``value`` (an array, or a function of no arguments making the initial one) as a
+        contiguous array of ``self.dtype``; under ``deferred_init()`` zeros of ``shape`` instead."""
+        if callable(value):
+            if getattr(_DEFERRED, "on", False):
+                return np.zeros(shape, dtype=self.dtype)   # mapped lazily: no memory touched
+            value = value()
+        return np.ascontiguousarray(value, dtype=self.dtype)
+
+    def _add_param(self, name, value, shape=None):
+        """A trainable array and its gradient. Pass a function (and ``shape``) for ``value`` to
+        let ``minicnn.load`` skip drawing initial weights it would overwrite anyway."""
+        self.params[name] = self._new_array(value, shape)
+        self.grads[name] = np.zeros(self.params[name].shape, dtype=self.dtype)
+
+    def _add_buffer(self, name, value, shape=None):
+        """A saved, untrained array (running statistics); ``value`` as for ``_add_param``."""
+        self.buffers[name] = self._new_array(value, shape)
 
     def _check_input(self, x, expect, channels=None):
         """Validate ``x`` and return it as a contiguous array of ``self.dtype``.
@@ -168,7 +203,9 @@ class Layer:
                              f"got {type(x).__name__}")
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"{name} expects a floating-point array ({self.dtype.name}), got dtype "
-                             f"{x.dtype}; convert with x.astype(np.{self.dtype.name}) first")
+                             f"{x.dtype}. For raw images use minicnn.training.predict(model, images), which "
+                             f"applies the training preprocessing; x.astype(np.{self.dtype.name}) "
+                             f"alone skips it")
         if x.ndim != len(expect):
             raise ValueError(f"{name} expects input of shape ({', '.join(expect)}) "
                              f"({len(expect)} dimensions), got shape {x.shape}")

@@ -53,10 +53,10 @@ class Conv2D(Layer):
         KH, KW = self.kernel_size
         fan_in = self.in_channels * KH * KW
         rng = np.random.default_rng(rng)
-        self._add_param("W", rng.standard_normal((self.out_channels, self.in_channels, KH, KW))
-                        * np.sqrt(2.0 / fan_in))
+        shape = (self.out_channels, self.in_channels, KH, KW)
+        self._add_param("W", lambda: rng.standard_normal(shape) * np.sqrt(2.0 / fan_in), shape)
         if self.use_bias:
-            self._add_param("b", np.zeros(self.out_channels))
+            self._add_param("b", lambda: np.zeros(self.out_channels), (self.out_channels,))
 
     # ---- shapes -------------------------------------------------------------------------
     def output_shape(self, input_shape):

@@ -24,8 +24,9 @@ class Dense(Layer):
         self.in_features = positive_int(in_features, "in_features", "Dense")
         self.out_features = positive_int(out_features, "out_features", "Dense")
         std = np.sqrt(2.0 / self.in_features)
-        self._add_param("W", np.random.default_rng(rng).standard_normal((self.in_features, self.out_features)) * std)
-        self._add_param("b", np.zeros(self.out_features))
+        shape, rng = (self.in_features, self.out_features), np.random.default_rng(rng)
+        self._add_param("W", lambda: rng.standard_normal(shape) * std, shape)
+        self._add_param("b", lambda: np.zeros(self.out_features), (self.out_features,))
 
     def forward(self, x, training=False):
         x = self._check_input(x, "NF", channels=self.in_features)

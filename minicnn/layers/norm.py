@@ -43,10 +43,11 @@ class BatchNorm2D(Layer):
         if not eps > 0:
             raise ValueError(f"BatchNorm2D eps must be > 0, got {eps!r}")
         self.momentum, self.eps = float(momentum), float(eps)
-        self._add_param("gamma", np.ones(self.num_features))
-        self._add_param("beta", np.zeros(self.num_features))
-        self.buffers["running_mean"] = np.zeros(self.num_features, dtype=self.dtype)
-        self.buffers["running_var"] = np.ones(self.num_features, dtype=self.dtype)
+        c = (self.num_features,)
+        self._add_param("gamma", lambda: np.ones(c), c)
+        self._add_param("beta", lambda: np.zeros(c), c)
+        self._add_buffer("running_mean", lambda: np.zeros(c), c)
+        self._add_buffer("running_var", lambda: np.ones(c), c)
 
     def forward(self, x, training=False):
         x = self._check_input(x, "NCHW", channels=self.num_features)
