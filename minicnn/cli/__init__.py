@@ -15,7 +15,7 @@ import sys
 
 from minicnn import __version__
 
-COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare", "sweep"]
+COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare", "sweep", "export"]
 
 
 class CLIError(Exception):
