@@ -46,19 +46,27 @@ def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _combine(out, B, i, src):
-    """out[:] = sum_k B[i, k] * src[k, :] over the nonzero B[i, k] (a vectorised row combination)."""
+def _combine_at(out, B, i, src, k0, o):
+    """out[:] = sum_k B[i, k] * src[k0 + k, o, :] over the nonzero B[i, k]: a vectorised
+    combination of contiguous rows (src 3-D, C-contiguous)."""
     first = True
     for k in range(B.shape[1]):
         bik = B[i, k]
         if bik != 0:
+            row = src[k0 + k, o]
             if first:
                 for q in range(out.shape[0]):
-                    out[q] = bik * src[k, q]
+                    out[q] = bik * row[q]
             else:
                 for q in range(out.shape[0]):
-                    out[q] += bik * src[k, q]
+                    out[q] += bik * row[q]
             first = False
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _combine(out, B, i, src):
+    """out[:] = sum_k B[i, k] * src[k, :] (src 2-D, C-contiguous)."""
+    _combine_at(out, B, i, src.reshape((src.shape[0], 1, src.shape[1])), 0, 0)
 
 
 @njit(nogil=True, cache=True)
@@ -70,8 +78,8 @@ def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
     a, t = B.shape
     TP = (ty1 - ty0) * TW                     # tiles per sample in this chunk
     P = nb * TP
-    d = np.empty((t, t, P), src.dtype)        # pixel (k, l) of every tile
-    tmp = np.empty((a, t, P), src.dtype)      # B applied down the columns
+    d = np.empty((t, t, P), src.dtype)        # d[l, k, p]: pixel (k, l) of every tile
+    tmp = np.empty((a, t, P), src.dtype)      # tmp[i, l] = sum_k B[i, k] d[l, k]
     for c in range(C):
         for n in range(n0, n0 + nb):          # gather: zero outside the image
             img = src[n, c]
@@ -81,14 +89,14 @@ def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
                     r = ty * step + k - ph
                     inside = 0 <= r < H
                     for l in range(t):
-                        dkl = d[k, l]
+                        dlk = d[l, k]
                         for tx in range(TW):
                             col = tx * step + l - pw
-                            dkl[q0 + tx] = img[r, col] if inside and 0 <= col < W else 0
-        for i in range(a):                    # tmp = B d (down the columns), every tile at once
+                            dlk[q0 + tx] = img[r, col] if inside and 0 <= col < W else 0
+        for i in range(a):                    # B d, down the columns, every tile at once
             for l in range(t):
-                _combine(tmp[i, l], B, i, d[:, l])
-        for i in range(a):                    # out = tmp B^T (along the rows)
+                _combine(tmp[i, l], B, i, d[l])
+        for i in range(a):                    # (B d) B^T, along the rows
             for j in range(a):
                 _combine(out[i * a + j, c], B, j, tmp[i])
     return out
@@ -102,15 +110,15 @@ def untile_transform(M, n0, nb, ty0, ty1, TW, AT, bias, y):
     m, a = AT.shape
     TP = (ty1 - ty0) * TW
     P = nb * TP
-    h = np.empty((a, m, P), M.dtype)          # AT applied along each tile's rows
+    h = np.empty((m, a, P), M.dtype)          # h[v, i] = sum_j AT[v, j] M[i*a + j, o]
     Y = np.empty((m, m, P), M.dtype)
     for o in range(C_out):
-        for i in range(a):                    # h = M A, along the rows
+        for i in range(a):                    # M A, along the rows
             for v in range(m):
-                _combine(h[i, v], AT, v, M[i * a:(i + 1) * a, o])
-        for u in range(m):                    # Y = AT h, down the columns
+                _combine_at(h[v, i], AT, v, M, i * a, o)
+        for u in range(m):                    # AT (M A), down the columns
             for v in range(m):
-                _combine(Y[u, v], AT, u, h[:, v])
+                _combine(Y[u, v], AT, u, h[v])
         for n in range(n0, n0 + nb):          # scatter, cropped, one output row at a time
             for ty in range(ty0, ty1):
                 q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
@@ -131,16 +139,16 @@ def filter_transform(W, G, U):
     Vectorised along c; G with its columns reversed gives the flipped kernel's transform."""
     C_out, C, r, _ = W.shape
     a = G.shape[0]
-    w = np.empty((r, r, C), W.dtype)          # w[k, l, c] = W[o, c, k, l]
-    tmp = np.empty((a, r, C), W.dtype)        # G w, down the columns
+    w = np.empty((r, r, C), W.dtype)          # w[l, k, c] = W[o, c, k, l]
+    tmp = np.empty((a, r, C), W.dtype)        # tmp[i, l] = sum_k G[i, k] w[l, k]
     for o in range(C_out):
         for c in range(C):
             for k in range(r):
                 for l in range(r):
-                    w[k, l, c] = W[o, c, k, l]
+                    w[l, k, c] = W[o, c, k, l]
         for i in range(a):
             for l in range(r):
-                _combine(tmp[i, l], G, i, w[:, l])
+                _combine(tmp[i, l], G, i, w[l])
         for i in range(a):
             for j in range(a):
                 _combine(U[i * a + j, o], G, j, tmp[i])
@@ -153,15 +161,15 @@ def filter_transform_t(dU, G, dW):
     C_out, C, r, _ = dW.shape
     a = G.shape[0]
     GT = np.ascontiguousarray(G.T)
-    h = np.empty((a, r, C), dW.dtype)         # dU G, along the rows
-    w = np.empty((r, r, C), dW.dtype)
+    h = np.empty((r, a, C), dW.dtype)         # h[l, i] = sum_j G[j, l] dU[i*a + j, o]
+    w = np.empty((r, r, C), dW.dtype)         # w[k, l] = sum_i G[i, k] h[l, i]
     for o in range(C_out):
         for i in range(a):
             for l in range(r):
-                _combine(h[i, l], GT, l, dU[i * a:(i + 1) * a, o])
+                _combine_at(h[l, i], GT, l, dU, i * a, o)
         for k in range(r):
             for l in range(r):
-                _combine(w[k, l], GT, k, h[:, l])
+                _combine(w[k, l], GT, k, h[l])
         for c in range(C):
             for k in range(r):
                 for l in range(r):
