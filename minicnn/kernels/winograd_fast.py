@@ -33,6 +33,7 @@ from minicnn.kernels.workspace import shared_workspace
 from minicnn.kernels.winograd_ref import check_conv, tile_grid, winograd_matrices
 
 CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)
+KEEP_V_BYTES = 16 << 20   #: forward keeps the transformed input for backward if it is this small
 DEFAULT_TILE = 4          #: output tile m of F(m x m, 3x3) when Conv2D(algorithm="winograd")
 AUTO_MIN_CHANNELS = 16    #: "auto" keeps im2col below this many input channels (measured)
 
@@ -199,16 +200,27 @@ def _filters(W, G, ws, name):
     return filter_transform(W, G, ws.get(name, (G.shape[0] ** 2, C_out, C), W.dtype))
 
 
-def _correlate(src, U, bias, padding, m, out, ws, n0, n1):
+def _budget(U):
+    """Chunk size in bytes: CHUNK_BYTES, or the filters' size if larger (a buffer that size
+    exists anyway; the small images of wide layers then go in one chunk per worker)."""
+    return max(CHUNK_BYTES, U.nbytes)
+
+
+def _correlate(src, U, bias, padding, m, out, ws, n0, n1, keep=None):
     """out[n] (N, C_out, OH, OW) = Winograd correlation of src[n] with U (+ bias), n0 <= n < n1.
-    U: (a*a, C_out, C) (any strides BLAS takes)."""
+    U: (a*a, C_out, C) (any strides BLAS takes). With a dict ``keep``, each chunk's V is a new
+    array stored there under its chunk (a, nb, ty0, ty1), for backward."""
     AT, _, BT = _matrices(m, src.dtype)
     (kk, C_out, C), (OH, OW) = U.shape, out.shape[2:]
     TH, TW = tile_grid(OH, OW, m)
     b = np.zeros(C_out, src.dtype) if bias is None else bias.astype(src.dtype, copy=False)
-    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * src.itemsize, CHUNK_BYTES):
+    for chunk in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * src.itemsize, _budget(U)):
+        a, nb, ty0, ty1 = chunk
         P = nb * (ty1 - ty0) * TW
-        V = tile_transform(src, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), src.dtype))
+        V = np.empty((kk, C, P), src.dtype) if keep is not None else ws.get("V", (kk, C, P), src.dtype)
+        V = tile_transform(src, a, nb, ty0, ty1, TW, m, *padding, BT, V)
+        if keep is not None:
+            keep[chunk] = V
         Mt = np.matmul(U, V, out=ws.get("M", (kk, C_out, P), src.dtype))    # a*a, C_out, P
         untile_transform(Mt, a, nb, ty0, ty1, TW, AT, b, out)
 
@@ -221,25 +233,29 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4):
     (N, C, H, Wd), (ph, pw) = x.shape, pair(padding)
     out = np.empty((N, W.shape[0], H + 2 * ph - 2, Wd + 2 * pw - 2), dtype=x.dtype)
     U = _filters(np.ascontiguousarray(W), _matrices(tile, x.dtype)[1], ws, "U")   # a*a, C_out, C
-    cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1),
+    # keep V = BT x B for backward's weight gradient when it is small (the 64x64 models' layers)
+    TH, TW = tile_grid(*out.shape[2:], tile)
+    keep = {} if U.shape[0] * C * N * TH * TW * x.itemsize <= KEEP_V_BYTES else None
+    cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1, keep),
             cf._sample_ranges(N, N * x[0].size * 9))
-    return out, (x, b is not None)
+    return out, (x, b is not None, keep or {})
 
 
-def _weight_grad_share(dy, x, padding, m, ws, n0, n1):
-    """dU (a*a, C_out, C) summed over samples n0..n1-1: A dY AT of dout against V = BT d B of x."""
+def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept):
+    """dU (a*a, C_out, C) summed over samples n0..n1-1: A dY AT of dout against V = BT d B of x
+    (from ``kept``, forward's V by chunk, where it is there)."""
     AT, _, BT = _matrices(m, x.dtype)
     (N, C_out, OH, OW), C = dy.shape, x.shape[1]
     TH, TW = tile_grid(OH, OW, m)
     kk = (m + 2) ** 2
     dU = ws.get("dU", (kk, C_out, C), x.dtype)
     A = np.ascontiguousarray(AT.T)                                           # a, m
-    # chunks as large as dU itself (a filter-sized buffer exists anyway): for the small images of
-    # wide layers, one chunk per worker, so no partial sums to add
-    budget = max(CHUNK_BYTES, dU.nbytes)
-    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * x.itemsize, budget):
+    for chunk in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * x.itemsize, _budget(dU)):
+        a, nb, ty0, ty1 = chunk
         P = nb * (ty1 - ty0) * TW
-        V = tile_transform(x, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), x.dtype))
+        V = kept.get(chunk)
+        if V is None:
+            V = tile_transform(x, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), x.dtype))
         dM = tile_transform(dy, a, nb, ty0, ty1, TW, m, 0, 0, A, ws.get("M", (kk, C_out, P), x.dtype))
         Vt = V.transpose(0, 2, 1)                                            # a*a, P, C
         if a == n0 and ty0 == 0:
@@ -254,12 +270,13 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
     without a bias). dW and db are fresh arrays."""
     check_conv(W, stride)
     ws = ws or shared_workspace()
-    x, has_bias = saved
+    x, has_bias, kept = saved
     (ph, pw), (N, C), C_out = pair(padding), x.shape[:2], W.shape[0]
     dy = np.ascontiguousarray(dout)
     _, G, _ = _matrices(tile, W.dtype)
-    ranges = cf._sample_ranges(N, N * dy[0].size * 9)
-    parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1), ranges)
+    ranges = cf._sample_ranges(N, N * x[0].size * 9)                         # as in forward
+    parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1, kept),
+                    ranges)
     dU = parts[0]                                                            # a*a, C_out, C
     for p in parts[1:]:
         dU += p
