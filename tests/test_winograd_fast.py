@@ -108,13 +108,14 @@ def test_algorithm_config_and_save_load(tmp_path):
 def test_auto_rule_and_errors(monkeypatch):
     assert fast.auto_tile((3, 3), (1, 1), 64, 64, 16, 16) == fast.DEFAULT_TILE
     assert fast.auto_tile((3, 3), (1, 1), 1, 64, 64, 64) is None         # one input channel: im2col
+    assert fast.auto_tile((3, 3), (1, 1), 16, 64, 32, 32) is None        # measured: im2col faster
     assert fast.auto_tile((3, 3), (2, 2), 64, 64, 16, 16) is None
     assert fast.auto_tile((7, 7), (1, 1), 64, 64, 16, 16) is None
     used = []
     monkeypatch.setattr(fast, "conv_forward", lambda *a, **k: used.append(k) or ref.conv_forward(*a, **k))
+    Conv2D(32, 4, 3, padding=1).forward(np.zeros((1, 32, 8, 8), np.float32))
     Conv2D(16, 4, 3, padding=1).forward(np.zeros((1, 16, 8, 8), np.float32))
-    Conv2D(2, 4, 3, padding=1).forward(np.zeros((1, 2, 8, 8), np.float32))
-    Conv2D(16, 4, 3, padding=1, algorithm="im2col").forward(np.zeros((1, 16, 8, 8), np.float32))
+    Conv2D(32, 4, 3, padding=1, algorithm="im2col").forward(np.zeros((1, 32, 8, 8), np.float32))
     assert used == [{"tile": fast.DEFAULT_TILE}]
     for kwargs, match in [(dict(kernel_size=5), "kernel_size 3 and stride 1, got kernel_size \\(5, 5\\)"),
                           (dict(kernel_size=3, stride=2), "stride \\(2, 2\\)"),

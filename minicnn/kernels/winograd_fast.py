@@ -35,7 +35,7 @@ from minicnn.kernels.winograd_ref import check_conv, tile_grid, winograd_matrice
 CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)
 KEEP_V_BYTES = 16 << 20   #: forward keeps the transformed input for backward if it is this small
 DEFAULT_TILE = 4          #: output tile m of F(m x m, 3x3) when Conv2D(algorithm="winograd")
-AUTO_MIN_CHANNELS = 16    #: "auto" keeps im2col below this many input channels (measured)
+AUTO_MIN_CHANNELS = 32    #: "auto" keeps im2col below this many input channels (measured)
 
 
 def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
