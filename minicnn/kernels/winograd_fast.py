@@ -18,9 +18,11 @@ changes is how the work is laid out:
    step; backward recomputes V from x instead of keeping it (one more input transform, and no
    2.25-4x copy of every layer's input held between forward and backward). The transformed
    filters U (a*a, C_out, C), 4x the weights for F(4x4), share one buffer with backward's
-   flipped ones; each worker keeps its weight-gradient sum dU of the same size, and the
-   weight-gradient pass uses chunks up to that size (one chunk for the small images of wide
-   layers, so no partial sums).
+   flipped ones; each worker keeps its weight-gradient sum dU of the same size, and chunks
+   may grow to that size (at most 16 MB) for wider GEMMs on small images. Forward keeps V for
+   backward only where all of it is at most KEEP_V_BYTES. So "auto" picks Winograd only where
+   U stays under AUTO_MAX_FILTER_BYTES: a 512->512 layer's U would be 38 MB, and CNN5's peak
+   memory at 150x150 has less room than that next to PyTorch's.
 4. As in ``conv_fast``, the batch is split between worker threads, each with single-threaded
    BLAS and its own Workspace; the weight gradient's partial sums are added at the end.
 """
@@ -36,12 +38,15 @@ CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, an
 KEEP_V_BYTES = 16 << 20   #: forward keeps the transformed input for backward if it is this small
 DEFAULT_TILE = 4          #: output tile m of F(m x m, 3x3) when Conv2D(algorithm="winograd")
 AUTO_MIN_CHANNELS = 32    #: "auto" keeps im2col below this many input channels (measured)
+AUTO_MAX_FILTER_BYTES = 16 << 20   #: ... and where the transformed filters would be larger (memory)
 
 
 def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
     """Conv2D(algorithm="auto")'s rule: the Winograd tile m for this layer shape, or None for
     im2col. Measured with benchmarks/bench_layers.py at every model shape (benchmarks/README.md)."""
     if tuple(kernel_size) != (3, 3) or tuple(stride) != (1, 1) or c_in < AUTO_MIN_CHANNELS:
+        return None
+    if (DEFAULT_TILE + 2) ** 2 * c_in * c_out * 4 > AUTO_MAX_FILTER_BYTES:   # U and each dU, float32
         return None
     return DEFAULT_TILE
 
@@ -202,8 +207,8 @@ def _filters(W, G, ws, name):
 
 def _budget(U):
     """Chunk size in bytes: CHUNK_BYTES, or the filters' size if larger (a buffer that size
-    exists anyway; the small images of wide layers then go in one chunk per worker)."""
-    return max(CHUNK_BYTES, U.nbytes)
+    exists anyway; the small images of wide layers then go in fewer, wider GEMMs), at most 16 MB."""
+    return max(CHUNK_BYTES, min(U.nbytes, 16 << 20))
 
 
 def _correlate(src, U, bias, padding, m, out, ws, n0, n1, keep=None):
@@ -260,8 +265,10 @@ def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept):
         Vt = V.transpose(0, 2, 1)                                            # a*a, P, C
         if a == n0 and ty0 == 0:
             np.matmul(dM, Vt, out=dU)
-        else:
-            dU += np.matmul(dM, Vt, out=ws.get("part", dU.shape, x.dtype))
+        else:                                  # one tile position at a time: a small scratch
+            part = ws.get("part", dU.shape[1:], x.dtype)                     # C_out, C
+            for k in range(kk):
+                dU[k] += np.dot(dM[k], Vt[k], out=part)
     return dU
 
 
