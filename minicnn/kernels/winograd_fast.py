@@ -18,11 +18,9 @@ changes is how the work is laid out:
    step; backward recomputes V from x instead of keeping it (one more input transform, and no
    2.25-4x copy of every layer's input held between forward and backward). The transformed
    filters U (a*a, C_out, C), 4x the weights for F(4x4), share one buffer with backward's
-   flipped ones; each worker keeps its weight-gradient sum dU of the same size, and chunks
-   may grow to that size (at most 16 MB) for wider GEMMs on small images. Forward keeps V for
-   backward only where all of it is at most KEEP_V_BYTES. So "auto" picks Winograd only where
-   U stays under AUTO_MAX_FILTER_BYTES: a 512->512 layer's U would be 38 MB, and CNN5's peak
-   memory at 150x150 has less room than that next to PyTorch's.
+   flipped ones; each worker sums its dU of that size. Forward keeps V for backward only where
+   it is at most KEEP_V_BYTES; "auto" takes Winograd only where U is at most
+   AUTO_MAX_FILTER_BYTES (a 512->512 layer's U is 38 MB: too much for CNN5's memory at 150).
 4. As in ``conv_fast``, the batch is split between worker threads, each with single-threaded
    BLAS and its own Workspace; the weight gradient's partial sums are added at the end.
 """
@@ -195,8 +193,7 @@ def _chunks(n0, n1, TH, TW, per_tile, budget):
 
 
 def _matrices(m, dtype):
-    AT, G, BT = winograd_matrices(m)
-    return AT.astype(dtype), G.astype(dtype), BT.astype(dtype)
+    return tuple(M.astype(dtype) for M in winograd_matrices(m))          # AT, G, BT
 
 
 def _filters(W, G, ws, name):
