@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from minicnn import models
 from minicnn.data import leak_free_split, load_bundled
 from minicnn.training import load_checkpoint, predict
 
@@ -22,25 +23,35 @@ DEFAULT = [os.path.join(ROOT, "docs", "checkpoints", m, "best.npz")
            for m in ("cnn5", "mini_vgg", "mini_resnet")]
 
 
+def label(model):
+    """'cnn5', or 'cnn5 (filters 32-256, stride 2)' for knobs that differ from the defaults."""
+    arch = model.metadata["architecture"]
+    default = models.build(arch["name"], arch["input_shape"], arch["num_classes"]).metadata
+    changed = [k for k in models.KNOBS if k in arch and arch[k] != default["architecture"].get(k)]
+    text = [f"filters {arch[k][0]}-{max(arch[k])}" if k == "filters" else f"{k} {arch[k]}"
+            for k in changed]
+    return arch["name"] + (f" ({', '.join(text)})" if text else "")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", action="append", help="default: the shipped checkpoints")
     args = p.parse_args()
-    models = [load_checkpoint(c) for c in args.checkpoint or DEFAULT]
-    split = models[0].metadata["split"]
-    if any(m.metadata.get("split", {}).get("seed") != split["seed"] for m in models):
+    members = [load_checkpoint(c) for c in args.checkpoint or DEFAULT]
+    split = members[0].metadata["split"]
+    if any(m.metadata.get("split", {}).get("seed") != split["seed"] for m in members):
         raise SystemExit("the checkpoints were selected on different splits")
     _, val, _ = leak_free_split(load_bundled(), split["val_fraction"], split["seed"])
-    names = [m.metadata["model_name"] for m in models]
-    plain = [predict(m, val.images) for m in models]                   # (N, K) each
-    mirror = [predict(m, val.images[..., ::-1]) for m in models]       # the flipped view
+    names = [label(m) for m in members]
+    plain = [predict(m, val.images) for m in members]                  # (N, K) each
+    mirror = [predict(m, val.images[..., ::-1]) for m in members]      # the flipped view
 
     def acc(probs):
         return 100 * float((probs.argmax(axis=1) == val.labels).mean())
     print(f"validation split: {len(val)} images (seed {split['seed']})\n")
     print("| models | plain | flip TTA |\n|---|---:|---:|")
-    for r in range(1, len(models) + 1):
-        for combo in itertools.combinations(range(len(models)), r):
+    for r in range(1, len(members) + 1):
+        for combo in itertools.combinations(range(len(members)), r):
             p0 = np.mean([plain[i] for i in combo], axis=0)
             p1 = np.mean([(plain[i] + mirror[i]) / 2 for i in combo], axis=0)
             print(f"| {' + '.join(names[i] for i in combo)} | {acc(p0):.1f}% | {acc(p1):.1f}% |")
