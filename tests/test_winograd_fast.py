@@ -104,7 +104,10 @@ def test_auto_rule_and_errors(monkeypatch):
     Conv2D(32, 4, 3, padding=1).forward(np.zeros((1, 32, 8, 8), np.float32))
     Conv2D(16, 4, 3, padding=1).forward(np.zeros((1, 16, 8, 8), np.float32))
     Conv2D(32, 4, 3, padding=1, algorithm="im2col").forward(np.zeros((1, 32, 8, 8), np.float32))
-    assert used == [{"tile": fast.DEFAULT_TILE}]
+    assert used == [{"tile": fast.DEFAULT_TILE, "for_backward": True}]
+    with minicnn.no_grad():                                 # no backward can follow: keep nothing
+        Conv2D(32, 4, 3, padding=1).forward(np.zeros((1, 32, 8, 8), np.float32))
+    assert used[-1]["for_backward"] is False
     for kwargs, match in [(dict(kernel_size=5), "kernel_size 3 and stride 1, got kernel_size \\(5, 5\\)"),
                           (dict(kernel_size=3, stride=2), "stride \\(2, 2\\)"),
                           (dict(kernel_size=3, algorithm="fft"), "one of .*got 'fft'")]:

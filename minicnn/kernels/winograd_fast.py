@@ -227,8 +227,9 @@ def _correlate(src, U, bias, padding, m, out, ws, n0, n1, keep=None):
         untile_transform(Mt, a, nb, ty0, ty1, TW, AT, b, out)
 
 
-def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4):
-    """Same numbers as ``winograd_ref.conv_forward``: x (N, C, H, W), W (C_out, C, 3, 3) -> (out, saved)."""
+def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4, for_backward=True):
+    """Same numbers as ``winograd_ref.conv_forward``: x (N, C, H, W), W (C_out, C, 3, 3) -> (out, saved).
+    ``for_backward=False``: no backward will follow (keep nothing for it)."""
     check_conv(W, stride)
     ws = ws or shared_workspace()
     x = np.ascontiguousarray(x)
@@ -237,7 +238,7 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4):
     U = _filters(np.ascontiguousarray(W), _matrices(tile, x.dtype)[1], ws, "U")   # a*a, C_out, C
     # keep V = BT x B for backward's weight gradient when it is small (the 64x64 models' layers)
     TH, TW = tile_grid(*out.shape[2:], tile)
-    keep = {} if U.shape[0] * C * N * TH * TW * x.itemsize <= KEEP_V_BYTES else None
+    keep = {} if for_backward and U.shape[0] * C * N * TH * TW * x.itemsize <= KEEP_V_BYTES else None
     cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1, keep),
             cf._sample_ranges(N, N * x[0].size * 9))
     return out, (x, b is not None, keep or {})
