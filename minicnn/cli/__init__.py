@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare"]
+COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare", "serve"]
 
 
 class CLIError(Exception):
