@@ -8,22 +8,10 @@ optimizer that updates ``model.params`` in place updates the layers.
 """
 import numpy as np
 
-from minicnn.layers.base import LAYER_REGISTRY, BackwardError, Layer, as_dtype
-
-
-def build_layer(spec):
-    """Rebuild a layer from ``{"class": name, "config": {...}}`` (the form ``layer_spec`` writes)."""
-    if not isinstance(spec, dict) or "class" not in spec:
-        raise ValueError(f"a layer spec is a dict with 'class' and 'config', got {spec!r}")
-    cls = LAYER_REGISTRY.get(spec["class"])
-    if cls is None:
-        raise ValueError(f"unknown layer class {spec['class']!r} (known: {', '.join(sorted(LAYER_REGISTRY))})")
-    return cls.from_config(dict(spec.get("config", {})))
-
-
-def layer_spec(layer):
-    """``{"class": name, "config": layer.get_config()}``: JSON-friendly, ``build_layer`` inverts it."""
-    return {"class": type(layer).__name__, "config": layer.get_config()}
+from minicnn.layers import BatchNorm2D, Conv2D, ReLU
+from minicnn.layers.base import BackwardError, Layer, as_dtype, build_layer, layer_spec
+from minicnn.serialization import save_model
+from minicnn.summary import summary
 
 
 def _common_dtype(layers, dtype, owner):
@@ -69,12 +57,10 @@ class Container(Layer):
 
     def save(self, path, metadata=None, extra_arrays=None):
         """Write the model (config, params, buffers, metadata) to one .npz file at ``path``."""
-        from minicnn.serialization import save_model
         save_model(self, path, metadata=metadata, extra_arrays=extra_arrays)
 
     def summary(self, input_shape=None, print_fn=print):
         """Print and return a table of layers, output shapes, params and FLOPs per image."""
-        from minicnn.summary import summary
         return summary(self, input_shape=input_shape, print_fn=print_fn)
 
     def __repr__(self):
@@ -183,7 +169,6 @@ class ResidualBlock(Container):
         The projection shortcut is used when the shape changes (stride > 1 or new channel count).
         Convolutions have no bias: the BatchNorm that follows would cancel it.
         """
-        from minicnn.layers import BatchNorm2D, Conv2D, ReLU
         rng = np.random.default_rng(rng)
         main = Sequential([
             Conv2D(in_channels, out_channels, 3, stride, 1, bias=False, dtype=dtype, rng=rng),

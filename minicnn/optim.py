@@ -1,4 +1,4 @@
-"""Optimizers: SGD (with momentum) and Adam, updating a model's parameters in place.
+"""Optimizers: SGD (with momentum), Adam and RMSprop, updating a model's parameters in place.
 
     opt = Adam(model, lr=1e-3)
     loss, dlogits = softmax_cross_entropy(model.forward(x, training=True), y)
@@ -18,6 +18,8 @@ and the same arithmetic fused into one Numba loop per array (``minicnn.kernels.o
 which ``step()`` uses for float32/float64 contiguous arrays. The tests hold them bit-for-bit equal.
 """
 import numpy as np
+
+from minicnn.kernels import optim_fast
 
 
 class Optimizer:
@@ -114,7 +116,6 @@ class SGD(Optimizer):
         super().__init__(model_or_params, grads, lr, weight_decay)
 
     def _update(self, key, p, g):
-        from minicnn.kernels import optim_fast  # imported here so `import minicnn` stays quick
         v = self.state["velocity"][key] if self.momentum else None
         if not optim_fast.supported(p, g, *([] if v is None else [v])):
             return self._update_reference(key, p, g)
@@ -156,7 +157,6 @@ class Adam(Optimizer):
         super().__init__(model_or_params, grads, lr, weight_decay)
 
     def _update(self, key, p, g):
-        from minicnn.kernels import optim_fast
         m, v = self.state["m"][key], self.state["v"][key]
         if not optim_fast.supported(p, g, m, v):
             return self._update_reference(key, p, g)
@@ -175,3 +175,42 @@ class Adam(Optimizer):
         bc2 = 1 - self.beta2 ** self.t
         denom = np.sqrt(v) / np.sqrt(bc2) + self.eps
         p -= ((self.lr / bc1) * m / denom).astype(p.dtype, copy=False)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture 6e) exactly as ``torch.optim.RMSprop`` (not centred).
+
+    With v (and b) starting at 0:
+        g  = grad + weight_decay * p              (L2 folded into the gradient, as torch does)
+        v  = alpha * v + (1 - alpha) * g^2        running mean of squared gradients
+        u  = g / (sqrt(v) + eps)                  each weight's step scaled by its gradient size
+        b  = momentum * b + u;  u = b             (only when momentum > 0)
+        p -= lr * u
+    No fused kernel: ``step()`` runs the NumPy formulas (the sweep is its only heavy user).
+    """
+
+    def __init__(self, model_or_params, grads=None, lr=1e-3, alpha=0.99, eps=1e-8, momentum=0.0,
+                 weight_decay=0.0):
+        if not 0 <= alpha < 1 or eps < 0 or not 0 <= momentum < 1:
+            raise ValueError(f"need 0 <= alpha < 1, eps >= 0 and 0 <= momentum < 1, got "
+                             f"alpha={alpha}, eps={eps}, momentum={momentum}")
+        self.alpha, self.eps, self.momentum = float(alpha), float(eps), float(momentum)
+        self.state_names = ("square_avg", "momentum_buffer") if momentum else ("square_avg",)
+        super().__init__(model_or_params, grads, lr, weight_decay)
+
+    def _update(self, key, p, g):
+        self._update_reference(key, p, g)
+
+    def _update_reference(self, key, p, g):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        v = self.state["square_avg"][key]
+        v *= self.alpha
+        v += (1 - self.alpha) * g * g
+        u = g / (np.sqrt(v) + self.eps)
+        if self.momentum:
+            b = self.state["momentum_buffer"][key]
+            b *= self.momentum
+            b += u
+            u = b
+        p -= (self.lr * u).astype(p.dtype, copy=False)

@@ -24,6 +24,10 @@ import tempfile
 
 import numpy as np
 
+# Rebuilding a model looks its classes up in LAYER_REGISTRY, which every Layer subclass joins
+# when its module is imported; ``import minicnn`` imports all of minicnn's layers and containers.
+from minicnn.layers.base import build_layer, layer_spec
+
 FORMAT, VERSION = "minicnn", 1
 HEADER = "__minicnn__"
 
@@ -68,7 +72,6 @@ def load_arrays(path):
 
 def save_model(model, path, metadata=None, extra_arrays=None):
     """Write ``model`` (config, params, buffers), ``metadata`` and ``extra_arrays`` to ``path``."""
-    from minicnn.containers import layer_spec
     metadata = {} if metadata is None else metadata
     try:
         header = json.dumps({"format": FORMAT, "version": VERSION, "model": layer_spec(model),
@@ -118,8 +121,6 @@ def _extras(arrays):
 
 def load(path):
     """Rebuild the model saved at ``path``; sets ``model.metadata`` and ``model.extra``."""
-    from minicnn.containers import build_layer
-    import minicnn.layers  # noqa: F401  (fills LAYER_REGISTRY)
     header, arrays = _read(path)
     try:
         model = build_layer(header["model"])

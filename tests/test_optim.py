@@ -2,7 +2,7 @@
 
 Proves: Adam's first steps equal the formulas worked out on one number (bias correction
 included); Adam, AdamW-style weight decay and SGD with momentum + weight decay match
-torch.optim over several steps; updates happen in place (a model's layers see them);
+torch.optim over several steps, and so does RMSprop; updates happen in place (a model's layers see them);
 ``lr`` can be changed between steps; state_dict() survives a trip through an .npz file and
 resumes bit-for-bit; the fused Numba kernels give exactly the NumPy reference's numbers.
 """
@@ -11,7 +11,7 @@ import pytest
 
 import minicnn as mc
 from minicnn.kernels import optim_fast
-from minicnn.optim import SGD, Adam
+from minicnn.optim import SGD, Adam, RMSprop
 from minicnn.serialization import load_arrays, save_arrays
 
 
@@ -80,6 +80,17 @@ def test_sgd_matches_pytorch(torch, momentum, weight_decay):
         assert np.allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-14), k
 
 
+@pytest.mark.parametrize("momentum, weight_decay", [(0.0, 0.0), (0.9, 0.0), (0.5, 0.01)])
+def test_rmsprop_matches_pytorch(torch, momentum, weight_decay):
+    ours, theirs = _torch_run(
+        torch, lambda p, g: RMSprop(p, g, lr=0.01, alpha=0.9, eps=1e-6, momentum=momentum,
+                                    weight_decay=weight_decay),
+        lambda tp: torch.optim.RMSprop(tp, lr=0.01, alpha=0.9, eps=1e-6, momentum=momentum,
+                                       weight_decay=weight_decay))
+    for k in ours:
+        assert np.allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-14), k
+
+
 def _model_and_batch():
     model = mc.Sequential([mc.Dense(4, 8, rng=0), mc.ReLU(), mc.Dense(8, 3, rng=1)])
     x = np.random.default_rng(2).standard_normal((5, 4)).astype(np.float32)
@@ -94,7 +105,8 @@ def _train_step(model, opt, x, y):
     return loss
 
 
-@pytest.mark.parametrize("make", [lambda m: Adam(m, lr=1e-2), lambda m: SGD(m, lr=0.1, momentum=0.9)])
+@pytest.mark.parametrize("make", [lambda m: Adam(m, lr=1e-2), lambda m: SGD(m, lr=0.1, momentum=0.9),
+                                  lambda m: RMSprop(m, lr=1e-2, momentum=0.9)])
 def test_updates_the_model_in_place(make):
     model, x, y = _model_and_batch()
     w = model[0].params["W"]
@@ -117,7 +129,8 @@ def test_lr_is_settable():
     assert all(np.array_equal(model.params[k], frozen[k]) for k in frozen)
 
 
-@pytest.mark.parametrize("make", [lambda m: Adam(m, lr=1e-2), lambda m: SGD(m, lr=0.1, momentum=0.9)])
+@pytest.mark.parametrize("make", [lambda m: Adam(m, lr=1e-2), lambda m: SGD(m, lr=0.1, momentum=0.9),
+                                  lambda m: RMSprop(m, lr=1e-2, momentum=0.9)])
 def test_state_dict_resumes_exactly(tmp_path, make):
     model_a, x, y = _model_and_batch()
     opt_a = make(model_a)

@@ -1,13 +1,16 @@
 """The ``minicnn`` command: one sub-command per module in this package.
 
 Each module ``minicnn/cli/<name>.py`` defines ``register(subparsers)``, which adds its parser and
-sets ``func=run`` on it; ``run(args)`` returns an exit code. Modules import heavy things inside
-``run`` so that ``minicnn --help`` stays instant. Errors a user can cause (bad paths, bad files,
+sets ``func=run`` on it; ``run(args)`` returns an exit code. Modules import the library inside
+``run`` (a comment marks each such import), so that ``minicnn --help`` does not load the data,
+training and plotting modules. Errors a user can cause (bad paths, bad files,
 bad values) are raised as ``CLIError`` (or ValueError / OSError) and printed as one line.
 """
 import argparse
 import importlib
 import sys
+
+from minicnn import __version__
 
 COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare", "serve"]
 
@@ -19,7 +22,6 @@ class CLIError(Exception):
 def build_parser():
     parser = argparse.ArgumentParser(prog="minicnn", description="Train, evaluate and explain "
                                      "small CNNs on brain MRI with a from-scratch NumPy library.")
-    from minicnn import __version__
     parser.add_argument("--version", action="version", version=f"minicnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -7,6 +7,7 @@
 Prints a summary and writes the full lists (every group, every leaked test file) as JSON to
 --out (default ./minicnn-audit.json).
 """
+from minicnn.cli import CLIError
 
 
 def register(subparsers):
@@ -29,10 +30,9 @@ def run(args):
     import json
     import os
 
-    from minicnn.cli import CLIError
-    from minicnn.data.audit import audit
-    from minicnn.data.duplicates import NEAR_THRESHOLD
-    from minicnn.data.folders import kaggle_split_dir
+    from minicnn.data.audit import audit  # lazy: keeps `minicnn --help` quick
+    from minicnn.data.duplicates import NEAR_THRESHOLD  # lazy: keeps `minicnn --help` quick
+    from minicnn.data.folders import kaggle_split_dir  # lazy: keeps `minicnn --help` quick
 
     train, test = args.train_dir, args.test_dir
     if not os.path.isdir(train):

@@ -18,7 +18,7 @@ def register(subparsers):
 
 
 def run(args):
-    from minicnn.viz.compare import compare_runs
+    from minicnn.viz.compare import compare_runs  # lazy: keeps `minicnn --help` quick
     md, png = compare_runs(args.runs, args.out)
     print(md.read_text(encoding="utf-8").split("\n\n![")[0])
     print(f"\nwrote {md} and {png}")

@@ -25,22 +25,9 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def align_classes(ds, classes):
-    """Relabel ``ds`` to the checkpoint's class order; every folder class must be known to it."""
-    unknown = [c for c in ds.classes if c not in classes]
-    if unknown:
-        raise CLIError(f"the data has class(es) {', '.join(unknown)} that the checkpoint does not "
-                       f"know (it was trained on {', '.join(classes)})")
-    from minicnn.data import Dataset
-    remap = [classes.index(c) for c in ds.classes]
-    return Dataset(ds.images, [remap[k] for k in ds.labels], classes, ds.paths, ds.image_size,
-                   ds.color)
-
-
 def run(args):
-    from minicnn.cli.train import data_dir
-    from minicnn.data import leaked_test_mask, load_folder
-    from minicnn.training import evaluate, format_report, load_checkpoint
+    from minicnn.data import align_classes, data_dir, leaked_test_mask, load_folder  # lazy: keeps `minicnn --help` quick
+    from minicnn.training import evaluate, format_report, load_checkpoint  # lazy: keeps `minicnn --help` quick
 
     model = load_checkpoint(args.checkpoint)
     meta = model.metadata

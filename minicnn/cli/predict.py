@@ -17,7 +17,7 @@ def register(subparsers):
 
 
 def run(args):
-    from minicnn.training import load_checkpoint, predict
+    from minicnn.training import load_checkpoint, predict  # lazy: keeps `minicnn --help` quick
 
     model = load_checkpoint(args.checkpoint)
     classes = model.metadata.get("classes")

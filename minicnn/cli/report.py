@@ -27,8 +27,8 @@ def register(subparsers):
 
 
 def run(args):
-    from minicnn.training import load_checkpoint
-    from minicnn.viz.report import evaluation_data, write_report
+    from minicnn.training import load_checkpoint  # lazy: keeps `minicnn --help` quick
+    from minicnn.viz.report import evaluation_data, write_report  # lazy: keeps `minicnn --help` quick
 
     if args.gradcam_per_class < 1:
         raise CLIError(f"--gradcam-per-class must be at least 1, got {args.gradcam_per_class}")

@@ -25,7 +25,7 @@ def register(subparsers):
 
 
 def run(args):
-    from minicnn.serve import ModelService, make_server
+    from minicnn.serve import ModelService, make_server  # lazy: keeps `minicnn --help` quick
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port must be in 0..65535, got {args.port}")
     try:

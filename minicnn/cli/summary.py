@@ -2,13 +2,13 @@
 
     minicnn summary --model cnn5 --image-size 150
 """
-from minicnn.cli.train import MODELS
+from minicnn.models import MODEL_NAMES
 
 
 def register(subparsers):
     p = subparsers.add_parser("summary", help="layers, output shapes, parameters and FLOPs",
                               description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("--model", required=True, choices=MODELS)
+    p.add_argument("--model", required=True, choices=MODEL_NAMES)
     p.add_argument("--image-size", type=int, default=64, metavar="N")
     p.add_argument("--color", choices=("grayscale", "rgb"), default="grayscale")
     p.add_argument("--num-classes", type=int, default=4, metavar="K")
@@ -16,7 +16,7 @@ def register(subparsers):
 
 
 def run(args):
-    from minicnn.models import build
+    from minicnn.models import build  # lazy: keeps `minicnn --help` quick
     channels = 1 if args.color == "grayscale" else 3
     model = build(args.model, input_shape=(channels, args.image_size, args.image_size),
                   num_classes=args.num_classes)

@@ -11,13 +11,13 @@ import os
 
 from minicnn.cli import CLIError
 
-MODELS = ("cnn5", "mini_vgg", "mini_resnet")
+from minicnn.models import MODEL_NAMES
 
 
 def register(subparsers):
     p = subparsers.add_parser("train", help="train cnn5, mini_vgg or mini_resnet",
                               description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("--model", required=True, choices=MODELS, help="which architecture")
+    p.add_argument("--model", required=True, choices=MODEL_NAMES, help="which architecture")
     p.add_argument("--data", metavar="DIR", help="image folder <DIR>/<class>/*.jpg, or a Kaggle "
                    "root with Training/ (default: the bundled 64x64 dataset)")
     p.add_argument("--image-size", type=int, metavar="N", help="resize images to NxN "
@@ -45,30 +45,14 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def data_dir(path, split="Training"):
-    """The class-per-folder directory: ``path`` itself, or ``path/<split>`` for a Kaggle root."""
-    from minicnn.data.folders import kaggle_split_dir
-    if not os.path.isdir(path):
-        raise CLIError(f"data folder {path} does not exist")
-    try:
-        return kaggle_split_dir(path, split)
-    except ValueError:
-        return path                            # not a Kaggle root: the folder holds the classes
-
-
-def load_data(path, image_size, color, split="Training"):
-    """A class-per-folder directory, or a Kaggle root (then its ``split`` folder) -> Dataset."""
-    from minicnn.data import load_folder
-    return load_folder(data_dir(path, split), image_size=image_size, color=color)
-
-
 def load_dataset(args):
     """--data (any size) or the bundled dataset (its own size only) -> Dataset."""
     if args.image_size is not None and args.image_size < 1:
         raise CLIError(f"--image-size must be a positive number of pixels, got {args.image_size}")
     if args.data:
+        from minicnn.data import load_data  # lazy: keeps `minicnn --help` quick
         return load_data(args.data, args.image_size or 64, args.color)
-    from minicnn.data import load_bundled
+    from minicnn.data import load_bundled  # lazy: keeps `minicnn --help` quick
     ds = load_bundled()
     if args.image_size not in (None, ds.image_size):
         raise CLIError(f"the bundled dataset is {ds.image_size}x{ds.image_size}; for "
@@ -85,13 +69,13 @@ def run(args):
                            f"got {getattr(args, name)}")
     if not 0 < args.val_fraction < 1:
         raise CLIError(f"--val-fraction must lie between 0 and 1, got {args.val_fraction}")
-    from minicnn.data import Augmenter
-    from minicnn.models import build
-    from minicnn.optim import Adam
-    from minicnn.training import fit
+    from minicnn.data import Augmenter  # lazy: keeps `minicnn --help` quick
+    from minicnn.models import build  # lazy: keeps `minicnn --help` quick
+    from minicnn.optim import Adam  # lazy: keeps `minicnn --help` quick
+    from minicnn.training import fit  # lazy: keeps `minicnn --help` quick
 
     ds = load_dataset(args)
-    from minicnn.data import leak_free_split
+    from minicnn.data import leak_free_split  # lazy: keeps `minicnn --help` quick
     train, val, info = leak_free_split(ds, args.val_fraction, args.seed)
     model = build(args.model, input_shape=ds.images.shape[1:], num_classes=len(ds.classes),
                   seed=args.seed)

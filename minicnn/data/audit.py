@@ -24,7 +24,7 @@ from PIL import Image
 from minicnn.data.decode import to_8bit
 from minicnn.data.duplicates import (NEAR_THRESHOLD, THUMB_SIZE, connected_groups, equal_pairs,
                                      has_near, near_pairs, phash, pixel_digest, to_gray)
-from minicnn.data.folders import parallel_map, scan_folder
+from minicnn.data.folders import load_folder, parallel_map, scan_folder
 
 HASH_NAME = "256-bit DCT hash (16x16 low frequencies of a centroid-centred 64x64 thumbnail)"
 
@@ -201,7 +201,6 @@ def audit(train_dir, test_dir=None, threshold=NEAR_THRESHOLD, workers=None):
 
 
 def _images_and_hashes(data):
-    from minicnn.data.folders import load_folder
     ds = load_folder(data) if isinstance(data, (str, os.PathLike)) else data
     return ds, phash(to_gray(ds.images))
 

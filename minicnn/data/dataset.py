@@ -62,3 +62,15 @@ class Dataset:
         paths = None if self.paths is None else [self.paths[i] for i in idx]
         return Dataset(self.images[idx], self.labels[idx], self.classes, paths,
                        self.image_size, self.color)
+
+
+def align_classes(ds, classes):
+    """Relabel ``ds`` to the class order ``classes`` (e.g. a checkpoint's); ValueError if ``ds``
+    has a class that ``classes`` lacks."""
+    unknown = [c for c in ds.classes if c not in classes]
+    if unknown:
+        raise ValueError(f"the data has class(es) {', '.join(unknown)} that the checkpoint does not "
+                         f"know (it was trained on {', '.join(classes)})")
+    remap = [classes.index(c) for c in ds.classes]
+    return Dataset(ds.images, [remap[k] for k in ds.labels], classes, ds.paths, ds.image_size,
+                   ds.color)

@@ -137,6 +137,21 @@ def kaggle_split_dir(root, split="Training"):
     raise ValueError(f"no {split}/ folder in {root} (expected {root}/{split}/<class>/<images>)")
 
 
+def data_dir(path, split="Training"):
+    """The class-per-folder directory: ``path`` itself, or ``path/<split>`` for a Kaggle root."""
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"data folder {path} does not exist")
+    try:
+        return kaggle_split_dir(path, split)
+    except ValueError:
+        return path                            # not a Kaggle root: the folder holds the classes
+
+
+def load_data(path, image_size, color, split="Training"):
+    """A class-per-folder directory, or a Kaggle root (then its ``split`` folder) -> Dataset."""
+    return load_folder(data_dir(path, split), image_size=image_size, color=color)
+
+
 def load_kaggle(root, split="Training", **kwargs):
     """Load one split of the Kaggle layout ``root/{Training,Testing}/<class>/*.jpg``.
 

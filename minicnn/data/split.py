@@ -16,6 +16,8 @@ Algorithm (the same on every machine: it uses only NumPy's PCG64 generator
 """
 import numpy as np
 
+from minicnn.data.duplicates import find_duplicate_groups
+
 
 def split_indices(labels, val_fraction=0.2, seed=0, groups=None):
     """labels: int (N,) -> (train_idx, val_idx), both sorted int64 arrays that partition 0..N-1."""
@@ -63,7 +65,6 @@ def leak_free_split(ds, val_fraction=0.2, seed=0):
     (``find_duplicate_groups``) kept on one side. Returns (train_ds, val_ds, info); ``info``
     describes the split for a checkpoint's metadata, so the same split can be rebuilt later.
     """
-    from minicnn.data.duplicates import find_duplicate_groups
     train, val = train_val_split(ds, val_fraction, seed=seed, groups=find_duplicate_groups(ds))
     info = {"val_fraction": val_fraction, "seed": seed, "duplicates_kept_together": True,
             "n_train": len(train), "n_val": len(val)}

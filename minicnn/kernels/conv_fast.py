@@ -32,7 +32,7 @@ import numba
 import numpy as np
 
 from minicnn.kernels import conv_gather as g
-from minicnn.kernels.im2col_ref import conv_output_size, pair
+from minicnn.kernels.shapes import conv_output_size, int_pair as pair
 
 CHUNK_BYTES = 4 << 20            #: target size of one chunk's col (the im2col -> GEMM working set)
 FOLD_COLUMNS = 2048              #: fold samples with fewer output pixels, this many per GEMM

@@ -26,16 +26,7 @@ slowish; ``conv_fast.py`` computes the same numbers with Numba kernels.
 """
 import numpy as np
 
-
-def pair(v):
-    """``3 -> (3, 3)``; ``(3, 5) -> (3, 5)``."""
-    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
-
-
-def conv_output_size(H, W, KH, KW, stride=1, padding=0):
-    """(OH, OW) with OH = (H + 2*ph - KH) // sh + 1 and OW = (W + 2*pw - KW) // sw + 1."""
-    (sh, sw), (ph, pw) = pair(stride), pair(padding)
-    return (H + 2 * ph - KH) // sh + 1, (W + 2 * pw - KW) // sw + 1
+from minicnn.kernels.shapes import conv_output_size, int_pair as pair
 
 
 def im2col(x, KH, KW, stride=1, padding=0):

@@ -6,10 +6,7 @@ Backward is then a scatter: each dout value goes to the position that won.
 """
 import numpy as np
 
-
-def pool_output_size(size, kernel, stride, padding):
-    """OH = (H + 2 * padding - KH) // stride + 1  (floor, like PyTorch's default)."""
-    return (size + 2 * padding - kernel) // stride + 1
+from minicnn.kernels.shapes import output_size as pool_output_size
 
 
 def maxpool_forward(x, kernel, stride, padding):

@@ -34,8 +34,27 @@ def as_dtype(dtype):
     return dt
 
 
+def build_layer(spec):
+    """Rebuild a layer from ``{"class": name, "config": {...}}`` (the form ``layer_spec`` writes)."""
+    if not isinstance(spec, dict) or "class" not in spec:
+        raise ValueError(f"a layer spec is a dict with 'class' and 'config', got {spec!r}")
+    cls = LAYER_REGISTRY.get(spec["class"])
+    if cls is None:
+        raise ValueError(f"unknown layer class {spec['class']!r} (known: {', '.join(sorted(LAYER_REGISTRY))})")
+    return cls.from_config(dict(spec.get("config", {})))
+
+
+def layer_spec(layer):
+    """``{"class": name, "config": layer.get_config()}``: JSON-friendly, ``build_layer`` inverts it."""
+    return {"class": type(layer).__name__, "config": layer.get_config()}
+
+
 class Layer:
     """Base class: holds params/grads/buffers and the input checks every layer shares."""
+
+    #: False when nothing needs dL/dx (``fit`` sets it on a model's first layer). A layer that can
+    #: skip computing dx (Conv2D) then returns None from ``backward``; the others ignore it.
+    needs_input_grad = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -1,17 +1,9 @@
 """2-D convolution (Conv2D): im2col + one matrix multiply, forward and backward."""
 import numpy as np
 
+from minicnn.kernels import conv_fast
+from minicnn.kernels.shapes import conv_output_size, int_pair, positive_int
 from minicnn.layers.base import Layer
-from minicnn.kernels.im2col_ref import conv_output_size
-
-
-def _int_pair(name, v, minimum):
-    """An int or an (h, w) pair of ints, each >= minimum, as a tuple (h, w); else ValueError."""
-    vals = [v, v] if np.ndim(v) == 0 else list(v)
-    if (len(vals) != 2 or not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in vals)
-            or min(vals) < minimum):
-        raise ValueError(f"Conv2D {name} must be an int >= {minimum} or a pair of them, got {v!r}")
-    return int(vals[0]), int(vals[1])
 
 
 class Conv2D(Layer):
@@ -38,14 +30,11 @@ class Conv2D(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  dtype=np.float32, rng=None):
         super().__init__(dtype)
-        for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if np.ndim(v) != 0:
-                raise ValueError(f"Conv2D {name} must be an int >= 1, got {v!r}")
-        self.in_channels = _int_pair("in_channels", in_channels, 1)[0]
-        self.out_channels = _int_pair("out_channels", out_channels, 1)[0]
-        self.kernel_size = _int_pair("kernel_size", kernel_size, 1)
-        self.stride = _int_pair("stride", stride, 1)
-        self.padding = _int_pair("padding", padding, 0)
+        self.in_channels = positive_int(in_channels, "in_channels", "Conv2D")
+        self.out_channels = positive_int(out_channels, "out_channels", "Conv2D")
+        self.kernel_size = int_pair(kernel_size, "kernel_size", "Conv2D", minimum=1)
+        self.stride = int_pair(stride, "stride", "Conv2D", minimum=1)
+        self.padding = int_pair(padding, "padding", "Conv2D", minimum=0)
         self.use_bias = bool(bias)
         self.needs_input_grad = True
         KH, KW = self.kernel_size
@@ -88,7 +77,6 @@ class Conv2D(Layer):
 
     # ---- forward / backward -------------------------------------------------------------
     def forward(self, x, training=False):
-        from minicnn.kernels import conv_fast  # imported here so `import minicnn` stays quick
         x = self._check_input(x, "NCHW", channels=self.in_channels)
         self._check_shape(x.shape[1:])
         y, saved = conv_fast.conv_forward(x, self.params["W"], self.params.get("b"), self.stride,
@@ -97,7 +85,6 @@ class Conv2D(Layer):
         return y
 
     def backward(self, dout):
-        from minicnn.kernels import conv_fast
         saved, y_shape = self.cache if self.cache is not None else (None, None)
         dout = self._check_dout(dout, y_shape)
         dx, dW, db = conv_fast.conv_backward(dout, saved, self.params["W"], self.stride, self.padding,

@@ -1,6 +1,7 @@
 """Fully connected layer (Dense) and the Flatten that usually comes before it."""
 import numpy as np
 
+from minicnn.kernels.shapes import positive_int
 from minicnn.layers.base import Layer
 
 
@@ -20,10 +21,8 @@ class Dense(Layer):
 
     def __init__(self, in_features, out_features, dtype=np.float32, rng=None):
         super().__init__(dtype)
-        for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"Dense {name} must be a positive int, got {v!r}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = positive_int(in_features, "in_features", "Dense")
+        self.out_features = positive_int(out_features, "out_features", "Dense")
         std = np.sqrt(2.0 / self.in_features)
         self._add_param("W", np.random.default_rng(rng).standard_normal((self.in_features, self.out_features)) * std)
         self._add_param("b", np.zeros(self.out_features))

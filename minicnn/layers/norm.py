@@ -2,6 +2,7 @@
 import numpy as np
 
 from minicnn.kernels import norm_fast
+from minicnn.kernels.shapes import positive_int
 from minicnn.layers.base import BackwardError, Layer
 
 
@@ -33,13 +34,12 @@ class BatchNorm2D(Layer):
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32):
         super().__init__(dtype)
-        if not isinstance(num_features, (int, np.integer)) or num_features < 1:
-            raise ValueError(f"BatchNorm2D num_features must be a positive int, got {num_features!r}")
+        self.num_features = positive_int(num_features, "num_features", "BatchNorm2D")
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"BatchNorm2D momentum must be in [0, 1], got {momentum!r}")
         if not eps > 0:
             raise ValueError(f"BatchNorm2D eps must be > 0, got {eps!r}")
-        self.num_features, self.momentum, self.eps = int(num_features), float(momentum), float(eps)
+        self.momentum, self.eps = float(momentum), float(eps)
         self._add_param("gamma", np.ones(self.num_features))
         self._add_param("beta", np.zeros(self.num_features))
         self.buffers["running_mean"] = np.zeros(self.num_features, dtype=self.dtype)

@@ -2,16 +2,8 @@
 import numpy as np
 
 from minicnn.kernels import pool_fast
-from minicnn.kernels.pool_ref import pool_output_size
+from minicnn.kernels.shapes import int_pair, output_size
 from minicnn.layers.base import Layer
-
-
-def _pair(value, name, minimum):
-    """An int or a pair of ints -> (int, int), each >= minimum."""
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
-        raise ValueError(f"MaxPool2D {name} must be an int >= {minimum} or a pair of them, got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def _unpair(pair):
@@ -38,9 +30,10 @@ class MaxPool2D(Layer):
 
     def __init__(self, kernel_size, stride=None, padding=0, dtype=np.float32):
         super().__init__(dtype)
-        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride", 1)
-        self.padding = _pair(padding, "padding", 0)
+        self.kernel_size = int_pair(kernel_size, "kernel_size", "MaxPool2D", minimum=1)
+        self.stride = (self.kernel_size if stride is None
+                       else int_pair(stride, "stride", "MaxPool2D", minimum=1))
+        self.padding = int_pair(padding, "padding", "MaxPool2D", minimum=0)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"MaxPool2D padding must be at most half the kernel size, got "
                              f"padding={padding!r} for kernel_size={kernel_size!r}")
@@ -51,7 +44,7 @@ class MaxPool2D(Layer):
             raise ValueError(f"MaxPool2D with kernel_size={_unpair(self.kernel_size)}, padding="
                              f"{_unpair(self.padding)} needs H >= {kh - 2 * ph} and W >= {kw - 2 * pw}, "
                              f"got input shape {got}")
-        return (pool_output_size(h, kh, self.stride[0], ph), pool_output_size(w, kw, self.stride[1], pw))
+        return (output_size(h, kh, self.stride[0], ph), output_size(w, kw, self.stride[1], pw))
 
     def forward(self, x, training=False):
         x = self._check_input(x, "NCHW")

@@ -11,6 +11,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from minicnn.data import leak_free_split, load_bundled
+
 DISCLAIMER = ("Research and teaching only. This is not a medical device: it must not be used to "
               "diagnose, screen or treat anyone.")
 LEAKAGE_NOTE = (
@@ -90,7 +92,6 @@ def sample_scans(meta, classes):
     first validation image of each class (scans the model never trained on); otherwise the
     first bundled image of each class. Classes the bundle does not have get no sample.
     """
-    from minicnn.data import leak_free_split, load_bundled
     ds = load_bundled()
     split, source = meta.get("split") or {}, "bundled"
     if split.get("data") == "bundled" and split.get("duplicates_kept_together"):

@@ -34,8 +34,12 @@ import numba
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from minicnn.data import load_image
 from minicnn.serve import card
 from minicnn.serve.card import png_base64
+from minicnn.training import load_checkpoint, predict
+from minicnn.training.inference import make_transform
+from minicnn.viz.gradcam import CAMPass
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024        # a request body above this is refused with 413
 MAX_PIXELS = 40_000_000                    # width * height above this is refused with 413
@@ -58,7 +62,6 @@ def default_checkpoint():
 
 def load_model(path):
     """A checkpoint written by ``fit`` / ``minicnn train``, or a one-line ValueError saying why not."""
-    from minicnn.training import load_checkpoint
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"checkpoint {path} does not exist")
@@ -83,7 +86,7 @@ def _jet_lut():
 
 def _blas_controller():
     """threadpoolctl's controller (a core dependency); made once, it scans the loaded libraries."""
-    from threadpoolctl import ThreadpoolController
+    from threadpoolctl import ThreadpoolController  # as minicnn.kernels.conv_fast: made on demand
     return ThreadpoolController()
 
 
@@ -95,7 +98,6 @@ class ModelService:
     """
 
     def __init__(self, checkpoint=None, samples=True):
-        from minicnn.training.inference import make_transform
         self.checkpoint = os.fspath(checkpoint) if checkpoint is not None else default_checkpoint()
         self.model = load_model(self.checkpoint)
         meta = self.model.metadata
@@ -123,7 +125,6 @@ class ModelService:
 
     def decode(self, data):
         """Image bytes -> (uint8 (C, H, W) as the model sees it, info dict). Raises RequestError."""
-        from minicnn.data import load_image
         if not data:
             raise RequestError(400, "empty upload: the request body has 0 bytes (send the image "
                                     "file's bytes as the body)")
@@ -150,8 +151,6 @@ class ModelService:
 
     def predict(self, data):
         """Image bytes -> the JSON-able answer of ``POST /api/predict`` (see docs/serve.md)."""
-        from minicnn.training import predict
-        from minicnn.viz.gradcam import CAMPass
         t0 = time.perf_counter()
         x, info = self.decode(data)                                    # C,H,W uint8
         t1 = time.perf_counter()

@@ -22,6 +22,8 @@ import os
 
 import numpy as np
 
+from minicnn.serialization import load, load_arrays, load_weights
+
 OPTIMIZER_PREFIX = "optimizer/"
 BEST, LAST, HISTORY = "best.npz", "last.npz", "history.json"
 
@@ -47,7 +49,6 @@ def load_checkpoint(path):
 
     Returns the model; ``model.metadata`` is the checkpoint metadata ({} for a bare model file).
     """
-    from minicnn.serialization import load
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -61,7 +62,6 @@ def restore(path, model, optimizer=None):
 
     Used by ``fit(resume=True)``: the model must have the checkpoint's architecture.
     """
-    from minicnn.serialization import load_arrays, load_weights
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"cannot resume: {path} does not exist (train without resume first)")

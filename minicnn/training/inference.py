@@ -11,7 +11,9 @@ import os
 
 import numpy as np
 
+from minicnn.data import Standardizer, load_image
 from minicnn.losses import softmax
+from minicnn.training.checkpoint import load_checkpoint
 
 
 def make_transform(preprocessing, dtype=np.float32):
@@ -22,7 +24,6 @@ def make_transform(preprocessing, dtype=np.float32):
     if preprocessing is None:
         return lambda x: np.asarray(x, dtype=dtype)
     if isinstance(preprocessing, dict):
-        from minicnn.data import Standardizer
         preprocessing = Standardizer.from_dict(preprocessing)
     return lambda x: preprocessing.transform(x).astype(dtype, copy=False)
 
@@ -37,7 +38,6 @@ def logits_in_batches(model, images, transform, batch_size=64):
 
 def load_images(paths, image_size, color):
     """Decode and resize image files exactly as the training loader did: uint8 (N, C, H, W)."""
-    from minicnn.data import load_image
     images = []
     for p in paths:
         if not os.path.isfile(p):
@@ -48,7 +48,6 @@ def load_images(paths, image_size, color):
 
 def _as_model(checkpoint_or_model):
     if isinstance(checkpoint_or_model, (str, os.PathLike)):
-        from minicnn.training.checkpoint import load_checkpoint
         return load_checkpoint(checkpoint_or_model)
     return checkpoint_or_model
 

@@ -20,9 +20,9 @@ the end of the last good epoch and no checkpoint is overwritten with bad weights
 last.npz and history.json and returns (``history.stop_reason == "interrupted"``). ``resume=True``
 continues from ``out_dir/last.npz`` with its optimizer state, at the epoch after the saved one.
 
-Nothing uses the gradient with respect to the input images, so while ``fit`` runs, a first
-layer that is a Conv2D gets ``needs_input_grad = False`` (its backward skips dx and returns
-None); the flag is restored when ``fit`` returns or raises.
+Nothing uses the gradient with respect to the input images, so while ``fit`` runs the first
+layer gets ``needs_input_grad = False`` (a layer that can skip dx, such as Conv2D, then returns
+None from backward); the flag is restored when ``fit`` returns or raises.
 """
 import os
 import sys
@@ -30,8 +30,9 @@ import time
 
 import numpy as np
 
-from minicnn.layers.conv import Conv2D
+from minicnn.data import Standardizer, iterate_batches
 from minicnn.losses import softmax_cross_entropy
+from minicnn.optim import Adam
 from minicnn.training import checkpoint as ckpt
 from minicnn.training.history import History, format_epoch
 from minicnn.training.inference import logits_in_batches, make_transform
@@ -43,10 +44,11 @@ class _NonFinite(Exception):
 
 
 def _skip_input_grad(model):
-    """Turn off the first Conv2D's input gradient; return a function that restores the flag."""
+    """Tell the first layer that nobody needs dL/dx (``Layer.needs_input_grad``); return a
+    function that restores the flag. Layers that cannot skip their input gradient ignore it."""
     layers = getattr(model, "layers", None)
     first = layers[0] if layers else None
-    if not isinstance(first, Conv2D):
+    if first is None:
         return lambda: None
     previous = first.needs_input_grad
     first.needs_input_grad = False
@@ -98,7 +100,6 @@ def _make_standardizer(standardize, images):
     """Standardizer fitted on the training images only (None for float input or standardize=None)."""
     if standardize is None or images.dtype != np.uint8:
         return None
-    from minicnn.data import Standardizer
     if isinstance(standardize, Standardizer):
         return standardize if standardize.fitted else standardize.fit(images)
     return Standardizer(mode=standardize).fit(images)
@@ -106,7 +107,6 @@ def _make_standardizer(standardize, images):
 
 def _train_epoch(model, optimizer, x, y, transform, augment, batch_size, rng, bar, callbacks):
     """One pass over the training set; returns (mean loss, accuracy)."""
-    from minicnn.data import iterate_batches
     total_loss, correct, seen = 0.0, 0, 0
     for b, (xb, yb) in enumerate(iterate_batches(x, y, batch_size, shuffle=True, rng=rng)):
         xb = transform(xb)
@@ -194,7 +194,6 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
         raise ValueError(f"the model expects images of shape {tuple(model.input_shape)}, "
                          f"the training data has {x.shape[1:]}")
     if optimizer is None:
-        from minicnn.optim import Adam
         optimizer = Adam(model, lr=1e-3)
     schedule = get_schedule(lr_schedule, optimizer.lr, epochs)    # before resume changes .lr
     std = _make_standardizer(standardize, x)
@@ -205,7 +204,6 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
         saved = ckpt.restore(os.path.join(out_dir, ckpt.LAST), model, optimizer)
         history = History.from_dict(saved.get("history") or {})
         if saved.get("preprocessing") and std is not None:
-            from minicnn.data import Standardizer
             std = Standardizer.from_dict(saved["preprocessing"])   # exactly what it trained with
     transform = make_transform(std, model.dtype)
     meta = _training_meta(model, info, metadata, x, std, seed, epochs, batch_size, optimizer,

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from minicnn.viz.report import PRETTY
+from minicnn.models import display_name
+from minicnn.training import load_checkpoint
+from minicnn.viz._plot import new_figure, save
 
 REPORT = "the student report"
 CITED = "a Kaggle notebook cited by the report"
@@ -44,7 +46,6 @@ def _data_name(meta):
 
 def summarize_run(run):
     """One table row for a run: name, accuracy, params, flops, seconds, epochs, source, ..."""
-    from minicnn.training import load_checkpoint
     path = checkpoint_of(run)
     model = load_checkpoint(path)
     meta = model.metadata
@@ -62,7 +63,7 @@ def summarize_run(run):
     date = datetime.date.fromtimestamp(os.path.getmtime(path)).isoformat()
     shape = tuple(meta["input_shape"])
     n_val = (meta.get("split") or {}).get("n_val")
-    return {"name": f"{PRETTY.get(meta.get('model_name'), meta.get('model_name', path.parent.name))}"
+    return {"name": f"{display_name(meta.get('model_name', path.parent.name))}"
                     f" (minicnn)",
             "accuracy": float(meta["val_accuracy"]), "params": model.num_params(),
             "flops": int(model.flops(shape)), "seconds": seconds, "epochs": epochs,
@@ -115,7 +116,6 @@ def _bars(ax, rows, key, scale, xlabel, fmt):
 def plot_comparison(rows, path, title="minicnn runs vs the report"):
     """Accuracy of every row; parameters, FLOPs and training time of the minicnn runs."""
     from matplotlib.patches import Patch
-    from minicnn.viz._plot import new_figure, save
     fig = new_figure(12, 6.5)
     fig.suptitle(title)
     (acc, params), (flops, time) = fig.subplots(2, 2)

@@ -27,6 +27,7 @@ import numpy as np
 from minicnn.containers import ResidualBlock, Sequential
 from minicnn.layers import BatchNorm2D, Dropout
 from minicnn.losses import softmax
+from minicnn.viz._plot import display_image, new_figure, save, show_image
 from minicnn.viz.walk import as_batch, conv_units, flat_layers
 
 
@@ -182,7 +183,6 @@ def plot_gradcam(model, x, path, images=None, labels=None, classes=None, all_cla
     classes:     class names (default "class 0", ...).
     all_classes: one heatmap per class instead of only the predicted class.
     """
-    from minicnn.viz._plot import display_image, new_figure, save, show_image
     x = as_batch(x)
     images = x if images is None else as_batch(images)
     p = CAMPass(model, x, layer)

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-PRETTY = {"cnn5": "CNN5", "mini_vgg": "Mini-VGGNet", "mini_resnet": "Mini-ResNet"}
+from minicnn.data import align_classes, leak_free_split, load_bundled, load_data
+from minicnn.models import display_name
+from minicnn.training import evaluate
+from minicnn.training.inference import make_transform
+from minicnn.viz.confusion import plot_confusion_matrix
+from minicnn.viz.curves import plot_history
+from minicnn.viz.feature_maps import plot_feature_maps
+from minicnn.viz.gallery import plot_misclassified
+from minicnn.viz.gradcam import plot_gradcam
 
 
 def evaluation_data(meta, data=None):
@@ -24,9 +32,6 @@ def evaluation_data(meta, data=None):
     on, rebuilt from ``meta["split"]`` (fraction, seed, duplicates kept together), so no training
     image is scored. Any other folder (e.g. a Testing split): all of its images.
     """
-    from minicnn.cli.evaluate import align_classes
-    from minicnn.cli.train import load_data
-    from minicnn.data import leak_free_split
     info = meta.get("split") or {}
     source = info.get("data", "bundled")
     same = data is None or (source != "bundled" and os.path.abspath(data) == source)
@@ -35,7 +40,6 @@ def evaluation_data(meta, data=None):
                                      split="Testing"), meta["classes"])
         return ds, f"all {len(ds)} images of {data}"
     if source == "bundled":
-        from minicnn.data import load_bundled
         ds = load_bundled()
         name = "the bundled dataset"
     else:
@@ -75,17 +79,13 @@ def write_report(model, dataset, out_dir, checkpoint=None, data_description="", 
     history: a History / dict / history.json path; default: history.json beside ``checkpoint``.
     n_gradcam: Grad-CAM images per class. Returns the Path of report.md.
     """
-    from minicnn.training import evaluate
-    from minicnn.training.inference import make_transform
-    from minicnn.viz import (plot_confusion_matrix, plot_feature_maps, plot_gradcam,
-                             plot_history, plot_misclassified)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = getattr(model, "metadata", None) or {}
     result = evaluate(model, dataset)
     classes, probs, labels = result["classes"], result["probs"], np.asarray(dataset.labels)
     to_input = make_transform(meta.get("preprocessing"), model.dtype)
-    name = PRETTY.get(meta.get("model_name"), meta.get("model_name") or type(model).__name__)
+    name = display_name(meta.get("model_name") or type(model).__name__)
     figures = []                                        # (section title, file, caption)
 
     if history is None and checkpoint is not None:
