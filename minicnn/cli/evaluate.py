@@ -1,7 +1,11 @@
-"""``minicnn evaluate``: score a checkpoint on a labelled image folder.
+"""``minicnn evaluate``: score a checkpoint (or an ensemble) on a labelled image folder.
 
     minicnn evaluate --checkpoint runs/cnn5/best.npz --data brain-tumor-mri/Testing
     minicnn evaluate --checkpoint runs/cnn5/best.npz --data DIR --train-data DIR --json
+    minicnn evaluate --checkpoint a/best.npz --checkpoint b/best.npz --tta --data DIR
+
+With several ``--checkpoint``s their probabilities are averaged (each model reads the images at its
+own size and colour, with its own standardisation); ``--tta`` adds each image's mirror image.
 
 Images are decoded at the checkpoint's image size and colour and standardised with its saved
 statistics. With ``--train-data``, the accuracy is also reported on only those test images that
@@ -15,7 +19,10 @@ from minicnn.cli import CLIError
 def register(subparsers):
     p = subparsers.add_parser("evaluate", help="accuracy, per-class metrics, confusion matrix",
                               description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("--checkpoint", required=True, metavar="FILE", help="a .npz written by train")
+    p.add_argument("--checkpoint", required=True, action="append", metavar="FILE",
+                   help="a .npz written by train; repeat it for an ensemble (mean probabilities)")
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average each image with its left-right mirror")
     p.add_argument("--data", required=True, metavar="DIR",
                    help="test images <DIR>/<class>/*.jpg (or a Kaggle root: its Testing/)")
     p.add_argument("--train-data", metavar="DIR",
@@ -25,31 +32,52 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def run(args):
-    from minicnn.data import align_classes, data_dir, leaked_test_mask, load_folder  # lazy: keeps `minicnn --help` quick
-    from minicnn.training import evaluate, format_report, load_checkpoint  # lazy: keeps `minicnn --help` quick
+def load_members(paths, needs=("classes", "image_size", "color")):
+    """Load each --checkpoint; every one must carry ``needs`` in its metadata."""
+    from minicnn.training import load_checkpoint  # lazy: keeps `minicnn --help` quick
+    members = [load_checkpoint(p) for p in paths]
+    for path, m in zip(paths, members):
+        missing = [k for k in needs if k not in m.metadata]
+        if missing:
+            raise CLIError(f"{path} has no {', '.join(missing)} in its metadata "
+                           f"(a checkpoint written by minicnn train / fit is needed)")
+    return members
 
-    model = load_checkpoint(args.checkpoint)
-    meta = model.metadata
-    missing = [k for k in ("classes", "image_size", "color") if k not in meta]
-    if missing:
-        raise CLIError(f"{args.checkpoint} has no {', '.join(missing)} in its metadata "
-                       f"(evaluate needs a checkpoint written by minicnn train / fit)")
+
+def run(args):
+    import numpy as np  # lazy: keeps `minicnn --help` quick
+    from minicnn.data import align_classes, data_dir, leaked_test_mask, load_folder  # lazy: as above
+    from minicnn.training import format_report  # lazy: keeps `minicnn --help` quick
+    from minicnn.training.inference import predict_ensemble  # lazy: as above
+    from minicnn.training.metrics import score  # lazy: as above
+
+    members = load_members(args.checkpoint)
+    classes = members[0].metadata["classes"]
     test_dir = data_dir(args.data, split="Testing")
-    ds = align_classes(load_folder(test_dir, image_size=meta["image_size"], color=meta["color"]),
-                       meta["classes"])
+    sets = {}
+
+    def images(image_size, color):                     # each member's size and colour, once
+        ds = align_classes(load_folder(test_dir, image_size=image_size, color=color), classes)
+        sets[(image_size, color)] = ds
+        return ds.images
+    probs = predict_ensemble(members, images, batch_size=args.batch_size, tta=args.tta)
+    ds = next(iter(sets.values()))
+    if any(d.paths != ds.paths for d in sets.values()):
+        raise CLIError("the image folder read differently at the models' sizes; "
+                       "is an image unreadable?")
     exclude = None
     if args.train_data:   # the leakage audit: exact or near copies of training images
         exclude = leaked_test_mask(data_dir(args.train_data), test_dir)
         if len(exclude) != len(ds):
             raise CLIError(f"the audit read {len(exclude)} test images, evaluate {len(ds)}; "
                            f"is an image in {test_dir} unreadable?")
-    result = evaluate(model, ds, batch_size=args.batch_size, exclude=exclude)
+    result = score(np.log(np.maximum(probs, 1e-300)), ds.labels, classes, exclude)
     result.pop("probs")
-    result["checkpoint"] = args.checkpoint
+    result["checkpoint"] = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
+    result["tta"] = args.tta
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.checkpoint} on {args.data}")
+        print(f"{' + '.join(args.checkpoint)}{' with TTA' if args.tta else ''} on {args.data}")
         print(format_report(result))
     return 0

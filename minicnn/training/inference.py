@@ -6,6 +6,13 @@
 A prediction is only right if the image reaches the network exactly as the training images did:
 same decoding and resizing (``minicnn.data.load_image`` with the checkpoint's ``image_size`` and
 ``color``), then the same ``Standardizer`` statistics (the checkpoint's ``preprocessing``).
+
+Test-time augmentation (``tta=True``) averages the probabilities of each image and its mirror
+image (the horizontal flip the training augmentation used). An ensemble averages the
+probabilities of several models; each reads the images at its own size and colour, with its own
+preprocessing, so members may differ in architecture and input size:
+
+    probs = predict_ensemble(["cnn5/best.npz", "mini_resnet/best.npz"], paths, tta=True)
 """
 import os
 
@@ -52,7 +59,11 @@ def _as_model(checkpoint_or_model):
     return checkpoint_or_model
 
 
-def predict(checkpoint_or_model, images, batch_size=64):
+def _meta(model):
+    return getattr(model, "metadata", None) or {}
+
+
+def predict(checkpoint_or_model, images, batch_size=64, tta=False):
     """Class probabilities (N, K) for images given as file paths or arrays.
 
     checkpoint_or_model: a checkpoint path (``minicnn.load``-able) or a model whose ``metadata``
@@ -60,9 +71,10 @@ def predict(checkpoint_or_model, images, batch_size=64):
     images: one path or a list of paths (decoded with the checkpoint's image_size and color);
             uint8 (N, C, H, W) or (C, H, W) raw images (the checkpoint's preprocessing is applied);
             or float (N, C, H, W), taken as already-preprocessed network input.
+    tta:    also run every image flipped left-right and average the two probabilities.
     """
     model = _as_model(checkpoint_or_model)
-    meta = getattr(model, "metadata", None) or {}
+    meta = _meta(model)
     if isinstance(images, (str, os.PathLike)):
         images = [images]
     if isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, os.PathLike)):
@@ -79,4 +91,35 @@ def predict(checkpoint_or_model, images, batch_size=64):
         transform = make_transform(meta.get("preprocessing"), model.dtype)
     else:
         transform = make_transform(None, model.dtype)
-    return softmax(logits_in_batches(model, images, transform, batch_size).astype(np.float64))
+    views = [images, images[..., ::-1]] if tta else [images]  # ::-1 on W: the mirror image
+    return np.mean([softmax(logits_in_batches(model, v, transform, batch_size).astype(np.float64))
+                    for v in views], axis=0)
+
+
+def predict_ensemble(members, images, batch_size=64, tta=False):
+    """Mean class probabilities (N, K) of several models (checkpoint paths or models).
+
+    images: file paths (each member decodes them at its own image_size and color), an array every
+            member accepts as it is, or a function ``(image_size, color) -> uint8 (N, C, H, W)``
+            called once per distinct size and colour (e.g. loading a folder at that size).
+    All members must have the same classes, in the same order.
+    """
+    members = [_as_model(m) for m in members]
+    if not members:
+        raise ValueError("an ensemble needs at least one model")
+    classes = [_meta(m).get("classes") for m in members]
+    if any(c != classes[0] for c in classes):
+        raise ValueError(f"the ensemble's models disagree on the classes: {classes}")
+    loaded, probs = {}, []
+    for m in members:
+        x = images
+        if callable(images):
+            key = (_meta(m).get("image_size"), _meta(m).get("color"))
+            if None in key:
+                raise ValueError("an ensemble member has no image_size/color in its metadata")
+            x = loaded[key] = loaded[key] if key in loaded else images(*key)
+        probs.append(predict(m, x, batch_size, tta))
+    if any(p.shape != probs[0].shape for p in probs):
+        raise ValueError(f"the models gave differently shaped outputs "
+                         f"{[p.shape for p in probs]}")
+    return np.mean(probs, axis=0)

@@ -71,8 +71,15 @@ def evaluate(model, data, labels=None, preprocessing=None, classes=None, batch_s
     else:
         transform = make_transform(None, model.dtype)
     logits = logits_in_batches(model, images, transform, batch_size).astype(np.float64)  # (N, K)
+    return score(logits, labels, classes or meta.get("classes"), exclude)
+
+
+def score(logits, labels, classes=None, exclude=None):
+    """The ``evaluate`` result from scores (N, K): logits, or log-probabilities (e.g. the log of
+    an ensemble's averaged probabilities: softmax(log p) = p). Same keys as ``evaluate``."""
+    logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(labels, dtype=np.int64)
     k = logits.shape[1]
-    classes = list(classes or meta.get("classes") or [str(i) for i in range(k)])
+    classes = list(classes or [str(i) for i in range(k)])
     if len(classes) != k:
         raise ValueError(f"the model has {k} outputs but there are {len(classes)} class names")
     if labels.min() < 0 or labels.max() >= k:
