@@ -13,6 +13,13 @@ A script that imports NumPy and Numba before minicnn would otherwise get Numba's
 parallel kernels then took ~15 ms instead of ~0.7 ms per step on a busy 2-core machine. So if
 Numba is already loaded, its ``config.THREADING_LAYER`` is set too, which counts as long as no
 parallel kernel has run yet.
+
+Threads: the workqueue layer is not thread-safe (two Python threads inside Numba ``parallel=True``
+kernels at once abort the whole process). So every call of a parallel kernel goes through
+``minicnn.kernels.parallel.parallel_region()``, one process-wide lock: concurrent ``predict``/``forward`` calls from many
+threads are safe and run their parallel kernels one at a time (each still uses every core), while
+everything else (the convolution's own worker threads, BLAS, serial kernels) runs concurrently.
+See docs/robustness.md for what is and is not thread-safe.
 """
 import os
 import sys

@@ -22,6 +22,14 @@ import numpy as np
 from minicnn.kernels import optim_fast
 
 
+
+def _finite(name, value):
+    """``float(value)`` if it is a finite real number >= 0 (not a bool), else ValueError."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
 class Optimizer:
     """Shared plumbing: the params/grads dicts, per-parameter state arrays, state_dict."""
 
@@ -38,11 +46,9 @@ class Optimizer:
         else:
             params = model_or_params
             self._get_grads = lambda: grads
-        if lr < 0 or weight_decay < 0:
-            raise ValueError(f"lr and weight_decay must be >= 0, got lr={lr}, weight_decay={weight_decay}")
         self.params = dict(params)  # name -> the model's own array (the same object)
-        self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
+        self.lr = _finite("lr", lr)
+        self.weight_decay = _finite("weight_decay", weight_decay)
         self.t = 0  # number of step() calls so far
         self.state = {s: {k: np.zeros_like(p) for k, p in self.params.items()} for s in self.state_names}
 
@@ -109,9 +115,9 @@ class SGD(Optimizer):
     """
 
     def __init__(self, model_or_params, grads=None, lr=0.01, momentum=0.0, weight_decay=0.0):
-        if not 0 <= momentum < 1:
+        self.momentum = _finite("momentum", momentum)
+        if self.momentum >= 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.momentum = float(momentum)
         self.state_names = ("velocity",) if momentum else ()
         super().__init__(model_or_params, grads, lr, weight_decay)
 
@@ -150,10 +156,10 @@ class Adam(Optimizer):
 
     def __init__(self, model_or_params, grads=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                  weight_decay=0.0):
-        b1, b2 = betas
-        if not (0 <= b1 < 1 and 0 <= b2 < 1) or eps < 0:
-            raise ValueError(f"need 0 <= beta < 1 and eps >= 0, got betas={betas}, eps={eps}")
-        self.beta1, self.beta2, self.eps = float(b1), float(b2), float(eps)
+        b1, b2 = (_finite("betas", b) for b in betas)
+        if not (b1 < 1 and b2 < 1):
+            raise ValueError(f"need 0 <= beta < 1, got betas={betas}")
+        self.beta1, self.beta2, self.eps = b1, b2, _finite("eps", eps)
         super().__init__(model_or_params, grads, lr, weight_decay)
 
     def _update(self, key, p, g):

@@ -4,10 +4,13 @@ Each module ``minicnn/cli/<name>.py`` defines ``register(subparsers)``, which ad
 sets ``func=run`` on it; ``run(args)`` returns an exit code. Modules import the library inside
 ``run`` (a comment marks each such import), so that ``minicnn --help`` does not load the data,
 training and plotting modules. Errors a user can cause (bad paths, bad files,
-bad values) are raised as ``CLIError`` (or ValueError / OSError) and printed as one line.
+bad values) are raised as ``CLIError`` (or ValueError / OSError) and printed as one line; any
+other exception is a bug in minicnn and keeps its traceback. ``--debug`` (or ``MINICNN_DEBUG=1``)
+shows the traceback of user errors too.
 """
 import argparse
 import importlib
+import os
 import sys
 
 from minicnn import __version__
@@ -23,6 +26,8 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="minicnn", description="Train, evaluate and explain "
                                      "small CNNs on brain MRI with a from-scratch NumPy library.")
     parser.add_argument("--version", action="version", version=f"minicnn {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of errors "
+                        "(also MINICNN_DEBUG=1); by default a bad file or value is one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
@@ -36,15 +41,25 @@ def build_parser():
     return parser
 
 
+def debug_wanted(args=None):
+    """True with ``--debug`` or MINICNN_DEBUG set to anything but "", "0", "false", "no"."""
+    env = os.environ.get("MINICNN_DEBUG", "").strip().lower()
+    return bool(getattr(args, "debug", False)) or env not in ("", "0", "false", "no")
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
+        if debug_wanted(args):
+            raise
         print("minicnn: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, ValueError, OSError) as e:
+    except (CLIError, ValueError, OSError) as e:   # the user's mistake or a bad file: one line
+        if debug_wanted(args):
+            raise
         print(f"minicnn {args.command}: error: {e}", file=sys.stderr)
         return 1
 

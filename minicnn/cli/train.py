@@ -7,6 +7,7 @@ The data (a class-per-folder directory, or a Kaggle root holding Training/) is s
 training and validation, stratified by class, with duplicate images kept on one side. Checkpoints
 go to ``--out`` (default runs/<model>/): best.npz, last.npz, history.json.
 """
+import math
 import os
 
 from minicnn.cli import CLIError
@@ -62,13 +63,22 @@ def load_dataset(args):
     return ds
 
 
-def run(args):
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            raise CLIError(f"--{name.replace('_', '-')} must be at least 1, "
-                           f"got {getattr(args, name)}")
-    if not 0 < args.val_fraction < 1:
+def check_args(args):
+    """Refuse values that cannot make a sensible run, before any data is loaded."""
+    for name in ("epochs", "batch_size", "early_stopping"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if not math.isfinite(args.lr) or args.lr <= 0:
+        raise CLIError(f"--lr must be a finite number > 0, got {args.lr}")
+    if not math.isfinite(args.weight_decay) or args.weight_decay < 0:
+        raise CLIError(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
+    if not 0 < args.val_fraction < 1:       # also refuses nan
         raise CLIError(f"--val-fraction must lie between 0 and 1, got {args.val_fraction}")
+
+
+def run(args):
+    check_args(args)
     from minicnn.data import Augmenter  # lazy: keeps `minicnn --help` quick
     from minicnn.models import build  # lazy: keeps `minicnn --help` quick
     from minicnn.optim import Adam  # lazy: keeps `minicnn --help` quick

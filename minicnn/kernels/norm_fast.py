@@ -11,6 +11,8 @@ serial one for small tensors, where waking the threads would cost more than the 
 import numpy as np
 from numba import njit, prange
 
+from minicnn.kernels.parallel import parallel_region
+
 _FAST = {"reassoc", "contract"}  # let LLVM vectorise the reductions; keeps NaN/inf semantics
 PARALLEL_MIN_SIZE = 1 << 16      # elements; below this the serial drivers run
 
@@ -92,14 +94,20 @@ def _backward_serial(dout, x, mean, inv_std, gamma, dx, dgamma, dbeta):
 def batchnorm_forward_train(x, gamma, beta, eps, y):
     """x, y: (N, C, L); writes y in place; returns (mean, var), float64 (C,), var biased."""
     mean, var = np.empty(x.shape[1]), np.empty(x.shape[1])
-    run = _forward_parallel if x.size >= PARALLEL_MIN_SIZE else _forward_serial
-    run(x, gamma, beta, float(eps), y, mean, var)
+    if x.size >= PARALLEL_MIN_SIZE:
+        with parallel_region():          # the workqueue layer is not thread-safe (kernels.parallel)
+            _forward_parallel(x, gamma, beta, float(eps), y, mean, var)
+    else:
+        _forward_serial(x, gamma, beta, float(eps), y, mean, var)
     return mean, var
 
 
 def batchnorm_backward(dout, x, mean, inv_std, gamma, dx):
     """dout, x, dx: (N, C, L); writes dx in place; returns (dgamma, dbeta), float64 (C,)."""
     dgamma, dbeta = np.empty(x.shape[1]), np.empty(x.shape[1])
-    run = _backward_parallel if x.size >= PARALLEL_MIN_SIZE else _backward_serial
-    run(dout, x, mean, inv_std, gamma, dx, dgamma, dbeta)
+    if x.size >= PARALLEL_MIN_SIZE:
+        with parallel_region():          # the workqueue layer is not thread-safe (kernels.parallel)
+            _backward_parallel(dout, x, mean, inv_std, gamma, dx, dgamma, dbeta)
+    else:
+        _backward_serial(dout, x, mean, inv_std, gamma, dx, dgamma, dbeta)
     return dgamma, dbeta

@@ -17,20 +17,23 @@ import functools
 import numpy as np
 from numba import njit, prange
 
+from minicnn.kernels.parallel import parallel_region
+
 PARALLEL_MIN_SIZE = 1 << 15  # input elements; below this the serial kernels run
 
 
 @njit(cache=True)
 def _clipped_window(xf, p, r0, c0, kh, kw, h, w):
-    """(max, flat index of the first max) of the window at (r0, c0), clipped to the H x W plane."""
+    """(max, flat index of the first max; of the last NaN if any) of the window at (r0, c0), clipped to the H x W plane."""
     r_lo, r_hi = max(r0, 0), min(r0 + kh, h)
     c_lo, c_hi = max(c0, 0), min(c0 + kw, w)
     best_at = r_lo * w + c_lo
     best = xf[p, best_at]
     for r in range(r_lo, r_hi):
         for c in range(c_lo, c_hi):
-            if xf[p, r * w + c] > best:  # strict ">": the first maximum in row-major order wins
-                best, best_at = xf[p, r * w + c], r * w + c
+            v = xf[p, r * w + c]
+            if v > best or v != v:  # strict ">": the first maximum wins; a NaN wins (as torch)
+                best, best_at = v, r * w + c
     return best, best_at
 
 
@@ -57,7 +60,7 @@ def _forward_kernel(kh, kw, sh, sw, parallel):
                         for q in range(kw):
                             k = corner + r * w + q
                             v = x[p, np.uint64(k)]
-                            if v > best:
+                            if v > best or v != v:  # NaN propagates (the last NaN, as torch)
                                 best, best_at = v, k
                     y[p, i, j] = best
                     argmax[p, i, j] = best_at
@@ -94,9 +97,11 @@ def maxpool_forward(x, kernel, stride, padding, out_hw):
     oh, ow = out_hw
     y = np.empty((n, c, oh, ow), dtype=x.dtype)
     argmax = np.empty((n, c, oh, ow), dtype=np.int32)
-    run = _forward_kernel(*kernel, *stride, x.size >= PARALLEL_MIN_SIZE)
-    run(x.reshape(n * c, h * w), h, w, *padding,
-        y.reshape(n * c, oh, ow), argmax.reshape(n * c, oh, ow))  # (P, H*W), (P, OH, OW) views
+    parallel = x.size >= PARALLEL_MIN_SIZE
+    run = _forward_kernel(*kernel, *stride, parallel)
+    with parallel_region(parallel):
+        run(x.reshape(n * c, h * w), h, w, *padding,
+            y.reshape(n * c, oh, ow), argmax.reshape(n * c, oh, ow))  # (P, H*W), (P, OH, OW) views
     return y, argmax
 
 
@@ -104,8 +109,10 @@ def maxpool_backward(dout, argmax, input_shape):
     """dout, argmax: (N, C, OH, OW) -> dx (input_shape), each dout added at its argmax."""
     n, c, h, w = input_shape
     dx = np.empty(input_shape, dtype=dout.dtype)
-    run = _backward_parallel if dx.size >= PARALLEL_MIN_SIZE else _backward_serial
+    parallel = dx.size >= PARALLEL_MIN_SIZE
+    run = _backward_parallel if parallel else _backward_serial
     p = n * c
-    run(dout.reshape(p, -1, dout.shape[3]), argmax.reshape(p, -1, argmax.shape[3]),
-        dx.reshape(p, h * w))  # (P, OH, OW), (P, OH, OW), (P, H*W)
+    with parallel_region(parallel):
+        run(dout.reshape(p, -1, dout.shape[3]), argmax.reshape(p, -1, argmax.shape[3]),
+            dx.reshape(p, h * w))  # (P, OH, OW), (P, OH, OW), (P, H*W)
     return dx

@@ -13,7 +13,8 @@ def maxpool_forward(x, kernel, stride, padding):
     """x: (N, C, H, W); kernel, stride, padding: (int, int) pairs -> (y, argmax), both (N, C, OH, OW).
 
     y[n, c, i, j] = max of x[n, c] over the window with top-left corner (i*SH - PH, j*SW - PW);
-    padded positions count as -inf, so they never win.
+    padded positions count as -inf, so they never win. A window holding a NaN gives NaN (PyTorch's
+    rule, so a NaN is never hidden), with argmax at the window's last NaN.
     """
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     n, c, h, w = x.shape
@@ -27,7 +28,7 @@ def maxpool_forward(x, kernel, stride, padding):
     for i in range(kh):          # visit the window offsets in row-major order; with a strict ">"
         for j in range(kw):      # the first maximum wins ties, as in PyTorch
             cand = xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]  # (N, C, OH, OW)
-            better = cand > y
+            better = (cand > y) | np.isnan(cand)   # a NaN wins and stays (the last NaN, as torch)
             y = np.where(better, cand, y)
             flat = (top[:, None] + i) * w + (left[None, :] + j)   # (OH, OW) index into the plane
             argmax = np.where(better, flat, argmax)
