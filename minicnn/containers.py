@@ -14,6 +14,22 @@ from minicnn.serialization import save_model
 from minicnn.summary import summary
 
 
+def _run(where, child, method, *args, **kwargs):
+    """``child.<method>(*args, **kwargs)``; an error it raises says where it came from.
+
+    where: a Sequential position (int) or a branch name ("main"). The exception keeps its type and
+    traceback; only its message gains "layer 21 (Dense): " in front (nested containers stack up:
+    "layer 4 (ResidualBlock): main (Sequential): layer 0 (Conv2D): ..."), as Keras names layers.
+    """
+    try:
+        return getattr(child, method)(*args, **kwargs)
+    except Exception as e:
+        if e.args and isinstance(e.args[0], str):
+            place = f"layer {where}" if isinstance(where, int) else where
+            e.args = (f"{place} ({type(child).__name__}): {e.args[0]}",) + e.args[1:]
+        raise
+
+
 def _common_dtype(layers, dtype, owner):
     """The containers' dtype rule: all children share one dtype, equal to ``dtype`` if given."""
     dtypes = {as_dtype(layer.dtype) for layer in layers}
@@ -91,13 +107,13 @@ class Sequential(Container):
         self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
 
     def forward(self, x, training=False):
-        for layer in self.layers:
-            x = layer.forward(x, training=training)
+        for i, layer in enumerate(self.layers):
+            x = _run(i, layer, "forward", x, training=training)
         return x
 
     def backward(self, dout):
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+        for i in range(len(self.layers) - 1, -1, -1):
+            dout = _run(i, self.layers[i], "backward", dout)
         return dout
 
     def children(self):
@@ -105,15 +121,15 @@ class Sequential(Container):
 
     def child_input_shapes(self, input_shape):
         out, shape = [], tuple(input_shape)
-        for name, layer in self.children():
-            out.append((name, layer, shape))
-            shape = tuple(layer.output_shape(shape))
+        for i, layer in enumerate(self.layers):
+            out.append((str(i), layer, shape))
+            shape = tuple(_run(i, layer, "output_shape", shape))
         return out
 
     def output_shape(self, input_shape):
         shape = tuple(input_shape)
-        for layer in self.layers:
-            shape = tuple(layer.output_shape(shape))
+        for i, layer in enumerate(self.layers):
+            shape = tuple(_run(i, layer, "output_shape", shape))
         return shape
 
     def get_config(self):
@@ -193,8 +209,9 @@ class ResidualBlock(Container):
                          f"{skip_shape} (input {x_shape}); they must match to be added")
 
     def forward(self, x, training=False):
-        h = self.main.forward(x, training=training)
-        s = x if self.shortcut is None else self.shortcut.forward(x, training=training)
+        h = _run("main", self.main, "forward", x, training=training)
+        s = x if self.shortcut is None else _run("shortcut", self.shortcut, "forward", x,
+                                                 training=training)
         self._check_shapes(h.shape, s.shape, np.shape(x))
         z = h + s                                            # N,C,H,W
         self.cache = {"mask": z > 0 if self.activation else None, "training": training}
@@ -206,8 +223,8 @@ class ResidualBlock(Container):
         mask = self.cache["mask"]
         dz = dout * mask if mask is not None else dout.view()  # relu'(z) = 1 where z > 0
         dz.flags.writeable = False                            # shared by both branches: see class doc
-        dx = self.main.backward(dz)
-        return dx + (dz if self.shortcut is None else self.shortcut.backward(dz))
+        dx = _run("main", self.main, "backward", dz)
+        return dx + (dz if self.shortcut is None else _run("shortcut", self.shortcut, "backward", dz))
 
     def children(self):
         return [("main", self.main)] + ([("shortcut", self.shortcut)] if self.shortcut is not None else [])
@@ -217,8 +234,9 @@ class ResidualBlock(Container):
 
     def output_shape(self, input_shape):
         input_shape = tuple(input_shape)
-        main = tuple(self.main.output_shape(input_shape))
-        skip = input_shape if self.shortcut is None else tuple(self.shortcut.output_shape(input_shape))
+        main = tuple(_run("main", self.main, "output_shape", input_shape))
+        skip = (input_shape if self.shortcut is None
+                else tuple(_run("shortcut", self.shortcut, "output_shape", input_shape)))
         self._check_shapes(main, skip, input_shape)
         return main
 

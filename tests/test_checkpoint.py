@@ -82,12 +82,24 @@ def test_predict_round_trip_through_an_image_file(trained, tmp_path):
 
 def test_save_is_atomic_and_refuses_nan(tmp_path):
     model = models.build("mini_resnet", input_shape=(1, 8, 8), num_classes=2)
-    save_checkpoint(tmp_path / "good.npz", model, {"epoch": 1})
+    save_checkpoint(model, tmp_path / "good.npz", {"epoch": 1})
     assert os.listdir(tmp_path) == ["good.npz"]                    # no temporary file left
     model.params["0.W"][0, 0, 0, 0] = np.nan
     with pytest.raises(FloatingPointError, match="non-finite"):
-        save_checkpoint(tmp_path / "good.npz", model, {"epoch": 2})
+        save_checkpoint(model, tmp_path / "good.npz", {"epoch": 2})
     assert load_checkpoint(tmp_path / "good.npz").metadata == {"epoch": 1}   # untouched
+
+
+def test_old_argument_order_still_works_with_a_warning(tmp_path):
+    """save_checkpoint/restore take the model first (as save_model, load_weights); the old
+    (path, model) order keeps working for now but says it is deprecated."""
+    model = models.build("mini_resnet", input_shape=(1, 8, 8), num_classes=2)
+    with pytest.warns(DeprecationWarning, match=r"save_checkpoint\(model, path"):
+        save_checkpoint(tmp_path / "old.npz", model, {"epoch": 4})
+    fresh = models.build("mini_resnet", input_shape=(1, 8, 8), num_classes=2, seed=9)
+    with pytest.warns(DeprecationWarning, match=r"restore\(model, path"):
+        assert restore(str(tmp_path / "old.npz"), fresh) == {"epoch": 4}
+    np.testing.assert_array_equal(fresh.params["0.W"], model.params["0.W"])
 
 
 def test_optimizer_state_round_trip(tmp_path):
@@ -98,10 +110,10 @@ def test_optimizer_state_round_trip(tmp_path):
         _, dlogits = mc.softmax_cross_entropy(model.forward(x, training=True), y)
         model.backward(dlogits)
         opt.step()
-    save_checkpoint(tmp_path / "last.npz", model, {"epoch": 3}, optimizer=opt)
+    save_checkpoint(model, tmp_path / "last.npz", {"epoch": 3}, optimizer=opt)
     fresh = models.build("mini_resnet", input_shape=(1, 8, 8), num_classes=2, seed=9)
     fresh_opt = mc.Adam(fresh, lr=0.5)
-    assert restore(tmp_path / "last.npz", fresh, fresh_opt) == {"epoch": 3}
+    assert restore(fresh, tmp_path / "last.npz", fresh_opt) == {"epoch": 3}
     saved, restored = opt.state_dict(), fresh_opt.state_dict()
     assert saved.keys() == restored.keys() and restored["t"] == 3 and restored["lr"] == 0.01
     for key in saved:

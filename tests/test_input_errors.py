@@ -72,7 +72,9 @@ def test_output_shape_checks():
 @pytest.mark.parametrize("make", [lambda: Dense(0, 3), lambda: Dense(2.5, 3), lambda: BatchNorm2D(0),
                                   lambda: BatchNorm2D(3, momentum=1.5), lambda: MaxPool2D(0),
                                   lambda: MaxPool2D(2, stride=0), lambda: MaxPool2D(3, padding=2),
-                                  lambda: Dropout(1.0), lambda: ReLU(dtype=np.int32)])
+                                  lambda: Dropout(1.0), lambda: ReLU(dtype=np.int32),
+                                  lambda: MaxPool2D(True), lambda: Dense(True, 3),
+                                  lambda: BatchNorm2D(np.True_), lambda: MaxPool2D((2, 2, 2))])
 def test_bad_constructor_arguments(make):
     with pytest.raises(ValueError):
         make()

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import minicnn as mc
+from minicnn.layers.base import LAYER_REGISTRY
 from minicnn.serialization import load_weights
 
 
@@ -146,3 +147,17 @@ def test_float64_models_stay_float64(tmp_path, rng):
     x = rng.standard_normal((2, 1, 8, 8))
     assert loaded.params["0.W"].dtype == np.float64
     assert np.array_equal(loaded.forward(x), model.forward(x))
+
+
+def test_the_registry_refuses_a_second_class_with_a_taken_name():
+    """Another class called Dense would silently change what every later load builds."""
+    with pytest.raises(ValueError, match=r"'Dense' is already registered \(minicnn.layers.dense.Dense\)"):
+        type("Dense", (mc.Layer,), {})
+    assert LAYER_REGISTRY["Dense"] is mc.Dense
+
+    def define():                                   # the same class defined again: replaced
+        class LocalLayer(mc.ReLU):
+            pass
+        return LocalLayer
+    first, second = define(), define()
+    assert first is not second and LAYER_REGISTRY["LocalLayer"] is second

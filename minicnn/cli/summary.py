@@ -2,6 +2,7 @@
 
     minicnn summary --model cnn5 --image-size 150
 """
+from minicnn.data import COLORS
 from minicnn.models import MODEL_NAMES
 
 
@@ -10,14 +11,14 @@ def register(subparsers):
                               description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("--model", required=True, choices=MODEL_NAMES)
     p.add_argument("--image-size", type=int, default=64, metavar="N")
-    p.add_argument("--color", choices=("grayscale", "rgb"), default="grayscale")
+    p.add_argument("--color", choices=tuple(COLORS), default="grayscale")
     p.add_argument("--num-classes", type=int, default=4, metavar="K")
     p.set_defaults(func=run)
 
 
 def run(args):
     from minicnn.models import build  # lazy: keeps `minicnn --help` quick
-    channels = 1 if args.color == "grayscale" else 3
+    channels = COLORS[args.color]
     model = build(args.model, input_shape=(channels, args.image_size, args.image_size),
                   num_classes=args.num_classes)
     model.summary()

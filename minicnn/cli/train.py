@@ -12,6 +12,7 @@ import os
 
 from minicnn.cli import CLIError
 
+from minicnn.data import COLORS
 from minicnn.models import MODEL_NAMES
 
 
@@ -23,7 +24,7 @@ def register(subparsers):
                    "root with Training/ (default: the bundled 64x64 dataset)")
     p.add_argument("--image-size", type=int, metavar="N", help="resize images to NxN "
                    "(default 64; the bundled data is 64x64 only)")
-    p.add_argument("--color", choices=("grayscale", "rgb"), default="grayscale")
+    p.add_argument("--color", choices=tuple(COLORS), default="grayscale")
     p.add_argument("--epochs", type=int, default=10, metavar="N")
     p.add_argument("--batch-size", type=int, default=32, metavar="N")
     p.add_argument("--seed", type=int, default=0, metavar="N",

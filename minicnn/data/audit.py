@@ -40,8 +40,7 @@ def _fingerprint(full):
             im = to_8bit(im)
             a = np.asarray(im)                                      # H,W or H,W,3 uint8
             thumb = im.convert("L").resize((THUMB_SIZE, THUMB_SIZE), Image.BILINEAR)
-        pixels = hashlib.sha256(str(a.shape).encode() + a.tobytes()).hexdigest()
-        return hashlib.sha256(data).hexdigest(), pixels, np.asarray(thumb, dtype=np.uint8)
+        return hashlib.sha256(data).hexdigest(), pixel_digest(a), np.asarray(thumb, dtype=np.uint8)
     except Exception as e:   # Pillow raises many kinds on a bad file
         return None, None, f"{type(e).__name__}: {e}"
 

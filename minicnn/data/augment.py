@@ -21,10 +21,6 @@ angle turns the picture counter-clockwise as displayed (rows grow downwards).
 import numpy as np
 
 
-def _as_rng(rng):
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-
 def warp_batch(x, angle_deg, shift, flip):
     """x: float (N, C, H, W); angle_deg (N,); shift (N, 2) as (tx, ty) pixels; flip bool (N,).
 
@@ -68,7 +64,7 @@ class Augmenter:
         if not 0 <= max_rotate <= 180:
             raise ValueError(f"max_rotate must lie in [0, 180] degrees, got {max_rotate}")
         self.flip, self.max_shift, self.max_rotate = bool(flip), float(max_shift), float(max_rotate)
-        self.rng = _as_rng(rng)
+        self.rng = np.random.default_rng(rng)
 
     def __call__(self, x):
         x = np.asarray(x)

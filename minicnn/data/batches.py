@@ -9,6 +9,8 @@ Batches are views/copies of the data as given: nothing here augments or standard
 """
 import numpy as np
 
+from minicnn.kernels.shapes import positive_int
+
 
 def iterate_batches(x, y, batch_size, shuffle=True, rng=None, drop_last=False):
     """x: (N, ...), y: (N, ...) -> yields (x[idx], y[idx]) for consecutive blocks of a
@@ -19,11 +21,9 @@ def iterate_batches(x, y, batch_size, shuffle=True, rng=None, drop_last=False):
     n = len(x)
     if len(y) != n:
         raise ValueError(f"x and y must have the same length, got {n} and {len(y)}")
-    batch_size = int(batch_size)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = positive_int(batch_size, "batch_size")
     if shuffle:
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        gen = np.random.default_rng(rng)      # a Generator comes back as is (see docs/maintaining.md)
         order = gen.permutation(n)
     else:
         order = np.arange(n)

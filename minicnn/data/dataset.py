@@ -10,7 +10,15 @@ Images stay uint8 until a ``Standardizer`` turns a batch into float32: 5,708 ima
 """
 import numpy as np
 
-COLORS = ("grayscale", "rgb")
+#: The colour modes images load in: name -> channels. The one list of colour names.
+COLORS = {"grayscale": 1, "rgb": 3}
+
+
+def check_color(color):
+    """The channel count of colour mode ``color``; ValueError for anything but a COLORS name."""
+    if color not in COLORS:
+        raise ValueError(f"color: expected one of {', '.join(map(repr, COLORS))}, got {color!r}")
+    return COLORS[color]
 
 
 class Dataset:
@@ -24,9 +32,7 @@ class Dataset:
                              f"{images.shape}")
         if labels.shape != (len(images),):
             raise ValueError(f"labels: expected shape ({len(images)},), got {labels.shape}")
-        if color not in COLORS:
-            raise ValueError(f"color: expected one of {COLORS}, got {color!r}")
-        channels = 1 if color == "grayscale" else 3
+        channels = check_color(color)
         if images.shape[1] != channels:
             raise ValueError(f"color {color!r} expects {channels} channel(s), "
                              f"got images of shape {images.shape}")

@@ -20,6 +20,9 @@ import os
 import numpy as np
 from PIL import Image
 
+from minicnn.data.dataset import check_color
+from minicnn.kernels.shapes import positive_int
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff")
 RESIZE_METHOD = "Pillow BILINEAR (antialiased), JPEG draft downscaling, non-square stretched"
 
@@ -31,11 +34,6 @@ def is_image_file(name):
     """True for names with an image extension that are not hidden (e.g. macOS '._x.jpg')."""
     base = os.path.basename(name)
     return not base.startswith(".") and os.path.splitext(base)[1].lower() in IMAGE_EXTENSIONS
-
-
-def check_color(color):
-    if color not in ("grayscale", "rgb"):
-        raise ValueError(f"color: expected 'grayscale' or 'rgb', got {color!r}")
 
 
 def to_8bit(im):
@@ -63,9 +61,7 @@ def load_image(path, image_size=64, color="grayscale"):
     Raises OSError (or ValueError) if the file cannot be decoded.
     """
     check_color(color)
-    image_size = int(image_size)
-    if image_size < 1:
-        raise ValueError(f"image_size must be a positive int, got {image_size}")
+    image_size = positive_int(image_size, "image_size")
     mode = "L" if color == "grayscale" else "RGB"
     with Image.open(path) as im:
         if im.format == "JPEG":

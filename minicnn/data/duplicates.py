@@ -183,7 +183,10 @@ def connected_groups(n, pairs):
 
 
 def pixel_digest(array):
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+    """"Same pixels" as a string: the SHA-256 of the array's shape and bytes (equal digests =
+    equal shape and equal values). Used by the duplicate groups, the audit and the leak mask."""
+    a = np.ascontiguousarray(array)
+    return hashlib.sha256(str(a.shape).encode() + a.tobytes()).hexdigest()
 
 
 def find_duplicate_groups(ds_or_images, threshold=NEAR_THRESHOLD):

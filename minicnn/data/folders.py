@@ -18,8 +18,9 @@ import warnings
 import numpy as np
 
 from minicnn.data import cache as _cache
-from minicnn.data.dataset import Dataset
-from minicnn.data.decode import check_color, is_image_file, load_image
+from minicnn.data.dataset import Dataset, check_color
+from minicnn.data.decode import is_image_file, load_image
+from minicnn.kernels.shapes import positive_int
 
 
 def scan_folder(path):
@@ -85,10 +86,8 @@ def load_folder(path, image_size=64, color="grayscale", strict=False, cache=True
     ``$MINICNN_CACHE_DIR`` or ``~/.cache/minicnn``). workers: decoding processes (None: all
     available cores on Linux for 200+ files, else 1).
     """
-    check_color(color)
-    image_size = int(image_size)
-    if image_size < 1:
-        raise ValueError(f"image_size must be a positive int, got {image_size}")
+    channels = check_color(color)
+    image_size = positive_int(image_size, "image_size")
     classes, files = scan_folder(path)
     root = os.path.abspath(path)
     hit = None
@@ -103,7 +102,7 @@ def load_folder(path, image_size=64, color="grayscale", strict=False, cache=True
         results = decode_files([f[2] for f in files], image_size, color, workers)
         keep = [i for i, (arr, _) in enumerate(results) if arr is not None]
         skipped = [f"{files[i][0]} ({err})" for i, (_, err) in enumerate(results) if err]
-        shape = (0, 1 if color == "grayscale" else 3, image_size, image_size)
+        shape = (0, channels, image_size, image_size)
         images = (np.stack([results[i][0] for i in keep]) if keep   # N,C,H,W
                   else np.zeros(shape, np.uint8))
         labels = np.array([files[i][1] for i in keep], dtype=np.int64)

@@ -18,8 +18,22 @@ Rules (tests hold every layer to them):
 """
 import numpy as np
 
-#: Every Layer subclass, by class name; ``minicnn.load`` rebuilds models from it.
+#: Every Layer subclass, by class name; ``minicnn.load`` rebuilds models from it. A name belongs
+#: to one class: a second class called ``Dense`` is refused (it would silently change what every
+#: later ``load`` builds). Defining the same class again (same module and qualified name, e.g. a
+#: re-run script or a class inside a function) replaces the old definition.
 LAYER_REGISTRY = {}
+
+
+def register_layer(cls):
+    """Add ``cls`` to LAYER_REGISTRY under its class name (every Layer subclass does, on creation)."""
+    name, old = cls.__name__, LAYER_REGISTRY.get(cls.__name__)
+    if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"a layer class named {name!r} is already registered "
+                         f"({old.__module__}.{old.__qualname__}); {cls.__module__}.{cls.__qualname__} "
+                         f"needs another name, since minicnn.load finds layer classes by name")
+    LAYER_REGISTRY[name] = cls
+    return cls
 
 
 class BackwardError(RuntimeError, ValueError):
@@ -58,7 +72,7 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        LAYER_REGISTRY[cls.__name__] = cls
+        register_layer(cls)
 
     def __init__(self, dtype=np.float32):
         self.dtype = as_dtype(dtype)

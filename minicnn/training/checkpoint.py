@@ -19,6 +19,7 @@ Their ``metadata`` holds what a user of the model needs:
     history                       (last.npz only) the History, so resuming keeps the curves
 """
 import os
+import warnings
 
 import numpy as np
 
@@ -34,8 +35,20 @@ def all_finite(model):
     return all(np.isfinite(a).all() for a in arrays)
 
 
-def save_checkpoint(path, model, metadata, optimizer=None):
+def _model_then_path(first, second, name):
+    """(model, path) from the arguments of ``name(model, path, ...)``; the old order
+    ``name(path, model, ...)`` still works, with a DeprecationWarning."""
+    if isinstance(first, (str, os.PathLike)) and not isinstance(second, (str, os.PathLike)):
+        warnings.warn(f"{name}(path, model, ...) is deprecated: the model comes first, as in "
+                      f"save_model(model, path) and load_weights(model, path); call "
+                      f"{name}(model, path, ...)", DeprecationWarning, stacklevel=3)
+        return second, first
+    return first, second
+
+
+def save_checkpoint(model, path, metadata=None, optimizer=None):
     """Write ``model``, ``metadata`` and the optimizer state (if given) atomically to ``path``."""
+    model, path = _model_then_path(model, path, "save_checkpoint")
     if not all_finite(model):
         raise FloatingPointError(f"refusing to write {path}: the model has non-finite weights")
     extra = None
@@ -55,13 +68,14 @@ def load_checkpoint(path):
     return load(path)
 
 
-def restore(path, model, optimizer=None):
+def restore(model, path, optimizer=None):
     """Load the weights at ``path`` into ``model`` and the optimizer state into ``optimizer``.
 
     Returns the checkpoint metadata.
 
     Used by ``fit(resume=True)``: the model must have the checkpoint's architecture.
     """
+    model, path = _model_then_path(model, path, "restore")
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"cannot resume: {path} does not exist (train without resume first)")

@@ -164,8 +164,8 @@ def _training_meta(model, info, metadata, x, std, seed, epochs, batch_size, opti
 def _save(out_dir, model, meta, history, optimizer, best=False):
     """last.npz (+ optimizer state and history), best.npz if asked, and history.json."""
     if best:
-        ckpt.save_checkpoint(os.path.join(out_dir, ckpt.BEST), model, meta)
-    ckpt.save_checkpoint(os.path.join(out_dir, ckpt.LAST), model,
+        ckpt.save_checkpoint(model, os.path.join(out_dir, ckpt.BEST), meta)
+    ckpt.save_checkpoint(model, os.path.join(out_dir, ckpt.LAST),
                          {**meta, "history": history.to_dict()}, optimizer)
     history.to_json(os.path.join(out_dir, ckpt.HISTORY))
 
@@ -201,7 +201,7 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
     if resume:
         if out_dir is None:
             raise ValueError("resume=True needs out_dir (the folder holding last.npz)")
-        saved = ckpt.restore(os.path.join(out_dir, ckpt.LAST), model, optimizer)
+        saved = ckpt.restore(model, os.path.join(out_dir, ckpt.LAST), optimizer)
         history = History.from_dict(saved.get("history") or {})
         if saved.get("preprocessing") and std is not None:
             std = Standardizer.from_dict(saved["preprocessing"])   # exactly what it trained with
