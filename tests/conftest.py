@@ -1,5 +1,9 @@
 """Shared test helpers.
 
+Every test runs with ``MINICNN_CACHE_DIR`` pointing into pytest's temporary folder (the autouse
+``_private_cache`` fixture), so no test reads or writes the user's real ``~/.cache/minicnn``;
+subprocesses started by tests inherit it.
+
 ``torch`` fixture: PyTorch is the second oracle. Without it the parity tests skip cleanly,
 except in CI, where MINICNN_REQUIRE_TORCH=1 turns a missing torch into a failure.
 """
@@ -7,6 +11,13 @@ import os
 
 import numpy as np
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINICNN_CACHE_DIR", str(tmp_path_factory.mktemp("minicnn-cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -137,15 +137,21 @@ def test_leaked_test_mask_follows_test_order(planted):
     assert r.leaked_test_mask(paths).sum() == 2
 
 
-def test_cli_summary_json_and_out_file(planted, tmp_path, capsys):
+def test_cli_summary_json_and_out_file(planted, tmp_path, capsys, monkeypatch):
     train, test = planted
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)                       # without --out nothing is written anywhere
+    assert cli_main(["audit", str(train), str(test)]) == 0
+    assert "test images also in train: 2" in capsys.readouterr().out
+    assert list(here.iterdir()) == []
     out = tmp_path / "report.json"
     assert cli_main(["audit", str(train), str(test), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "test images also in train: 2" in text and "labels disagree: 1" in text
     saved = json.loads(out.read_text())
     assert saved["counts"]["groups"] == 5 and len(saved["leaked_test_paths"]) == 2
-    assert cli_main(["audit", str(train), "--json", "--out", ""]) == 0
+    assert cli_main(["audit", str(train), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["threshold"] == NEAR_THRESHOLD and "test" not in printed["roots"]
     assert cli_main(["audit", str(tmp_path / "missing")]) == 1

@@ -108,7 +108,7 @@ def test_cli_report_on_another_folder(trained, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_compare_table_and_chart(tmp_path, capsys):
+def test_compare_table_and_chart(tmp_path, capsys, monkeypatch):
     tiny_run(tmp_path / "a", model_name="cnn5", val_accuracy=0.9)
     tiny_run(tmp_path / "b", seed=1, model_name="mini_resnet", val_accuracy=0.85)
     md, png = compare_runs([tmp_path / "a", tmp_path / "b"], tmp_path / "cmp")
@@ -125,4 +125,10 @@ def test_compare_table_and_chart(tmp_path, capsys):
     assert_png(png, (1200, 650))
     assert main(["compare", str(tmp_path / "a"), "--out", str(tmp_path / "cli")]) == 0
     assert "| CNN5 (minicnn) |" in capsys.readouterr().out
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)                       # without --out: printed, nothing written
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "| Mini-ResNet (minicnn) | 85.0% |" in capsys.readouterr().out
+    assert list(here.iterdir()) == []
     assert main(["compare", str(tmp_path / "nothing")]) == 1

@@ -22,9 +22,21 @@ class CLIError(Exception):
     """An error to show the user as one line, with a non-zero exit."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each option's default: "(default: 32)" is added to its help text unless
+    the text already speaks of the default, or there is none to show (None, or a flag's False)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="minicnn", description="Train, evaluate and explain "
-                                     "small CNNs on brain MRI with a from-scratch NumPy library.")
+                                     "small CNNs on brain MRI with a from-scratch NumPy library.",
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"minicnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of errors "
                         "(also MINICNN_DEBUG=1); by default a bad file or value is one line")
@@ -38,6 +50,8 @@ def build_parser():
                 raise
             continue
         module.register(sub)
+    for command in sub.choices.values():
+        command.formatter_class = HelpFormatter
     return parser
 
 

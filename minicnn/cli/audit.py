@@ -4,8 +4,8 @@
     minicnn audit brain-tumor-mri              # a Kaggle root: audits Training against Testing
     minicnn audit Training --json              # the full report as JSON on stdout
 
-Prints a summary and writes the full lists (every group, every leaked test file) as JSON to
---out (default ./minicnn-audit.json).
+Prints a summary; the full lists (every group, every leaked test file) go to the JSON file
+--out names, or to stdout with --json. Nothing is written unless --out is given.
 """
 from minicnn.cli import CLIError
 
@@ -19,8 +19,8 @@ def register(subparsers):
                    help="class-per-folder test images (optional)")
     p.add_argument("--threshold", type=int, default=None, metavar="N",
                    help="near-duplicate Hamming distance, of 256 bits (default 16)")
-    p.add_argument("--out", default="minicnn-audit.json", metavar="FILE",
-                   help="where to write the full JSON report (default: %(default)s)")
+    p.add_argument("--out", metavar="FILE",
+                   help="also write the full JSON report to FILE (default: write nothing)")
     p.add_argument("--json", action="store_true", help="print the full JSON report instead of "
                    "the summary")
     p.set_defaults(func=run)

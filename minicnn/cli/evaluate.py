@@ -27,7 +27,8 @@ def register(subparsers):
                    help="test images <DIR>/<class>/*.jpg (or a Kaggle root: its Testing/)")
     p.add_argument("--train-data", metavar="DIR",
                    help="the training folder: also report accuracy without its copies")
-    p.add_argument("--batch-size", type=int, default=64, metavar="N")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N",
+                   help="images per forward pass (memory, not results)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 

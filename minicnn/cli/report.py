@@ -22,7 +22,7 @@ def register(subparsers):
                    "the checkpoint's validation split)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: <checkpoint dir>/report)")
     p.add_argument("--gradcam-per-class", type=int, default=1, metavar="N",
-                   help="Grad-CAM images per class (default 1)")
+                   help="Grad-CAM images per class")
     p.set_defaults(func=run)
 
 

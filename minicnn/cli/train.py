@@ -24,21 +24,24 @@ def register(subparsers):
                    "root with Training/ (default: the bundled 64x64 dataset)")
     p.add_argument("--image-size", type=int, metavar="N", help="resize images to NxN "
                    "(default 64; the bundled data is 64x64 only)")
-    p.add_argument("--color", choices=tuple(COLORS), default="grayscale")
-    p.add_argument("--epochs", type=int, default=10, metavar="N")
-    p.add_argument("--batch-size", type=int, default=32, metavar="N")
+    p.add_argument("--color", choices=tuple(COLORS), default="grayscale",
+                   help="decode images as one gray channel or three (rgb)")
+    p.add_argument("--epochs", type=int, default=10, metavar="N", help="passes over the training split")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per step")
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seeds the weights, the split, the shuffling and augmentation")
     p.add_argument("--out", metavar="DIR", help="checkpoint folder (default runs/<model>)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
     p.add_argument("--schedule", choices=("constant", "cosine", "step"), default="constant",
                    help="learning-rate schedule over the epochs")
     p.add_argument("--augment", action="store_true",
                    help="random flips, shifts and rotations of training batches")
-    p.add_argument("--val-fraction", type=float, default=0.2, metavar="F")
+    p.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
+                   help="share of each class held out for validation (duplicates kept together)")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
-                   help="stop after this many epochs without a better validation accuracy")
+                   help="stop after this many epochs without a better validation accuracy "
+                   "(default: train all epochs)")
     p.add_argument("--standardize", choices=("dataset", "per_batch"), default="dataset",
                    help="dataset: per-channel statistics of the training split; "
                         "per_batch: each batch by its own mean/std (the report's way)")

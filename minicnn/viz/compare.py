@@ -135,12 +135,17 @@ def plot_comparison(rows, path, title="minicnn runs vs the report"):
     return save(fig, path)
 
 
+def comparison_rows(runs):
+    """The table's rows: one per run (``summarize_run``), then the published numbers."""
+    rows = [summarize_run(r) for r in runs]
+    return rows + [{"name": name, "accuracy": acc, "source": src, "kind": src,
+                    "split": "test (the report's)" if src == REPORT else "test (as cited)"}
+                   for name, acc, src in PUBLISHED]
+
+
 def compare_runs(runs, out_dir):
     """Write compare.md (table) and compare.png (bar chart) into out_dir; return both Paths."""
-    rows = [summarize_run(r) for r in runs]
-    rows += [{"name": name, "accuracy": acc, "source": src, "kind": src,
-              "split": "test (the report's)" if src == REPORT else "test (as cited)"}
-             for name, acc, src in PUBLISHED]
+    rows = comparison_rows(runs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png = plot_comparison(rows, out / "compare.png")
