@@ -81,7 +81,8 @@ def test_shapes_flops_config():
     assert Conv2D(3, 8, 3, bias=False).flops((3, 4, 4)) == 2 * 27 * 8 * 2 * 2
     config = layer.get_config()
     assert config == {"in_channels": 3, "out_channels": 8, "kernel_size": [3, 5], "stride": [2, 1],
-                      "padding": [1, 2], "bias": True, "dtype": "float32"}
+                      "padding": [1, 2], "bias": True, "dtype": "float32",
+                      "algorithm": "auto"}
     assert Conv2D.from_config(config).get_config() == config
 
 

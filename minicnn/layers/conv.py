@@ -1,7 +1,7 @@
 """2-D convolution (Conv2D): im2col + one matrix multiply, forward and backward."""
 import numpy as np
 
-from minicnn.kernels import conv_fast
+from minicnn.kernels import conv_fast, winograd_fast
 from minicnn.kernels.shapes import conv_output_size, int_pair, positive_int
 from minicnn.layers.base import Layer
 
@@ -25,10 +25,16 @@ class Conv2D(Layer):
     The arithmetic runs in ``minicnn.kernels.conv_fast`` (Numba); ``minicnn.kernels.im2col_ref``
     is the same algorithm in a page of plain NumPy, and the tests hold one to the other.
     Set ``needs_input_grad = False`` on a first layer to skip computing dx (backward returns None).
+
+    ``algorithm``: "im2col" (above), "winograd" (3x3 stride-1 only: Winograd F(4x4, 3x3),
+    ``minicnn.kernels.winograd_fast``, read ``winograd_ref``), or "auto": per input shape, by
+    the measured rule in ``winograd_fast.auto_tile`` (benchmarks/README.md).
     """
 
+    ALGORITHMS = ("auto", "im2col", "winograd")
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 dtype=np.float32, rng=None):
+                 dtype=np.float32, rng=None, algorithm="auto"):
         super().__init__(dtype)
         self.in_channels = positive_int(in_channels, "in_channels", "Conv2D")
         self.out_channels = positive_int(out_channels, "out_channels", "Conv2D")
@@ -37,6 +43,12 @@ class Conv2D(Layer):
         self.padding = int_pair(padding, "padding", "Conv2D", minimum=0)
         self.use_bias = bool(bias)
         self.needs_input_grad = True
+        if algorithm not in self.ALGORITHMS:
+            raise ValueError(f"Conv2D algorithm must be one of {self.ALGORITHMS}, got {algorithm!r}")
+        if algorithm == "winograd" and (self.kernel_size != (3, 3) or self.stride != (1, 1)):
+            raise ValueError(f"Conv2D algorithm='winograd' needs kernel_size 3 and stride 1, got "
+                             f"kernel_size {self.kernel_size} stride {self.stride}")
+        self.algorithm = algorithm
         KH, KW = self.kernel_size
         fan_in = self.in_channels * KH * KW
         rng = np.random.default_rng(rng)
@@ -59,7 +71,8 @@ class Conv2D(Layer):
     def get_config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": list(self.kernel_size), "stride": list(self.stride),
-                "padding": list(self.padding), "bias": self.use_bias, "dtype": self.dtype.name}
+                "padding": list(self.padding), "bias": self.use_bias, "dtype": self.dtype.name,
+                "algorithm": self.algorithm}
 
     def _check_shape(self, chw):
         """Validate a per-sample (C, H, W) shape: channels match, the kernel fits the padded input."""
@@ -76,19 +89,28 @@ class Conv2D(Layer):
         return C, H, W
 
     # ---- forward / backward -------------------------------------------------------------
+    def _kernel(self, x_shape):
+        """(module, extra kwargs) that computes this layer for inputs of x_shape."""
+        tile = winograd_fast.auto_tile(self.kernel_size, self.stride, self.in_channels,
+                                       self.out_channels, *self.output_shape(x_shape[1:])[1:])
+        if self.algorithm == "winograd" or (self.algorithm == "auto" and tile):
+            return winograd_fast, {"tile": tile or winograd_fast.DEFAULT_TILE}
+        return conv_fast, {}
+
     def forward(self, x, training=False):
         x = self._check_input(x, "NCHW", channels=self.in_channels)
         self._check_shape(x.shape[1:])
-        y, saved = conv_fast.conv_forward(x, self.params["W"], self.params.get("b"), self.stride,
-                                          self.padding)
-        self.cache = (saved, y.shape) if training else None
+        kernel, kw = self._kernel(x.shape)
+        y, saved = kernel.conv_forward(x, self.params["W"], self.params.get("b"), self.stride,
+                                       self.padding, **kw)
+        self.cache = (saved, y.shape, kernel, kw) if training else None
         return y
 
     def backward(self, dout):
-        saved, y_shape = self.cache if self.cache is not None else (None, None)
+        saved, y_shape, kernel, kw = self.cache if self.cache is not None else (None,) * 4
         dout = self._check_dout(dout, y_shape)
-        dx, dW, db = conv_fast.conv_backward(dout, saved, self.params["W"], self.stride, self.padding,
-                                             need_dx=self.needs_input_grad)
+        dx, dW, db = kernel.conv_backward(dout, saved, self.params["W"], self.stride, self.padding,
+                                          need_dx=self.needs_input_grad, **kw)
         self.grads["W"][...] = dW
         if self.use_bias:
             self.grads["b"][...] = db

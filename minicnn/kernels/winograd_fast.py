@@ -1,0 +1,232 @@
+"""Winograd convolution, the fast path: ``winograd_ref``'s numbers with Numba transforms + BLAS.
+
+Same algorithm and interface as ``winograd_ref.py`` (the tests hold one to the other); what
+changes is how the work is laid out:
+
+1. The transforms are two Numba kernels. ``tile_transform`` reads tiles straight from an NCHW
+   array (padding and the zeros past the last tile by bounds checks, negative padding crops)
+   and writes ``out[i*a + j, c, p] = (B d B^T)[i, j]`` for tile p: the input transform
+   (B = BT, tiles of a = m+2 pixels, stride m) and, in backward, the transpose of the output
+   transform on dout (B = A, tiles of m). ``untile_transform`` does Y = AT M A per tile, adds
+   the bias and writes the cropped m x m block into the NCHW output. Each works a row of tiles
+   at a time: the vertical half of the transform runs along whole image rows (contiguous,
+   vectorised), the horizontal half per tile; zero matrix entries are skipped.
+2. Between them, one GEMM per tile position: M[k] = U[k] (C_out, C) @ V[k] (C, P) for the
+   a^2 positions k, as one ``np.matmul`` on the stacks (NumPy calls BLAS per slice).
+3. Memory stays bounded: the batch is cut into chunks (whole samples, or bands of tile rows
+   of one large sample) whose V and M fit CHUNK_BYTES, in Workspace buffers reused every
+   step; backward recomputes V from x instead of keeping it (one more input transform, and no
+   2.25-4x copy of every layer's input held between forward and backward).
+4. As in ``conv_fast``, the batch is split between worker threads, each with single-threaded
+   BLAS and its own Workspace; the weight gradient's partial sums are added at the end.
+"""
+import numpy as np
+from numba import njit
+
+from minicnn.kernels import conv_fast as cf
+from minicnn.kernels.shapes import int_pair as pair
+from minicnn.kernels.winograd_ref import check_conv, tile_grid, winograd_matrices
+
+CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)
+DEFAULT_TILE = 4          #: output tile m of F(m x m, 3x3) when Conv2D(algorithm="winograd")
+AUTO_MIN_CHANNELS = 16    #: "auto" keeps im2col below this many input channels (measured)
+
+
+def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
+    """Conv2D(algorithm="auto")'s rule: the Winograd tile m for this layer shape, or None for
+    im2col. Measured with benchmarks/bench_layers.py at every model shape (benchmarks/README.md)."""
+    if tuple(kernel_size) != (3, 3) or tuple(stride) != (1, 1) or c_in < AUTO_MIN_CHANNELS:
+        return None
+    return DEFAULT_TILE
+
+
+@njit(nogil=True, cache=True)
+def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
+    """out[i*a + j, c, p] = sum_{k,l} B[i,k] B[j,l] src[n, c, ty*step + k - ph, tx*step + l - pw]
+    for samples n0..n0+nb-1, tile rows ty0..ty1-1, tiles tx < TW; p = ((n-n0)*(ty1-ty0) +
+    ty-ty0)*TW + tx. Pixels outside src are zero. B: (a, t) for tiles of t pixels."""
+    _, C, H, W = src.shape
+    a, t = B.shape
+    TP = (ty1 - ty0) * TW                     # tiles per sample in this chunk
+    P = nb * TP
+    d = np.empty((t, t, P), src.dtype)        # pixel (k, l) of every tile
+    tmp = np.empty((a, t, P), src.dtype)      # B applied down the columns
+    for c in range(C):
+        for n in range(n0, n0 + nb):          # gather: zero outside the image
+            for ty in range(ty0, ty1):
+                for tx in range(TW):
+                    q = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW + tx
+                    for k in range(t):
+                        r = ty * step + k - ph
+                        for l in range(t):
+                            col = tx * step + l - pw
+                            d[k, l, q] = src[n, c, r, col] if 0 <= r < H and 0 <= col < W else 0
+        for i in range(a):                    # tmp = B d (down the columns), every tile at once
+            for l in range(t):
+                first = True
+                for k in range(t):
+                    bik = B[i, k]
+                    if bik != 0:
+                        if first:
+                            for q in range(P):
+                                tmp[i, l, q] = bik * d[k, l, q]
+                        else:
+                            for q in range(P):
+                                tmp[i, l, q] += bik * d[k, l, q]
+                        first = False
+        for i in range(a):                    # out = tmp B^T (along the rows)
+            for j in range(a):
+                o = out[i * a + j, c]
+                first = True
+                for l in range(t):
+                    bjl = B[j, l]
+                    if bjl != 0:
+                        if first:
+                            for q in range(P):
+                                o[q] = bjl * tmp[i, l, q]
+                        else:
+                            for q in range(P):
+                                o[q] += bjl * tmp[i, l, q]
+                        first = False
+    return out
+
+
+@njit(nogil=True, cache=True)
+def untile_transform(M, n0, nb, ty0, ty1, TW, AT, bias, y):
+    """y[n, o, ty*m + u, tx*m + v] = bias[o] + sum_{i,j} AT[u,i] AT[v,j] M[i*a + j, o, p] (the
+    inverse of ``tile_transform``'s numbering), cropped to y's (OH, OW)."""
+    _, C_out, OH, OW = y.shape
+    m, a = AT.shape
+    TP = (ty1 - ty0) * TW
+    P = nb * TP
+    h = np.empty((a, m, P), M.dtype)          # AT applied along each tile's rows
+    Y = np.empty((m, m, P), M.dtype)
+    for o in range(C_out):
+        for i in range(a):
+            for v in range(m):
+                hv = h[i, v]
+                hv[:] = 0
+                for j in range(a):
+                    avj = AT[v, j]
+                    if avj != 0:
+                        Mk = M[i * a + j, o]
+                        for q in range(P):
+                            hv[q] += avj * Mk[q]
+        for u in range(m):
+            for v in range(m):
+                Yv = Y[u, v]
+                Yv[:] = bias[o]
+                for i in range(a):
+                    aui = AT[u, i]
+                    if aui != 0:
+                        hv = h[i, v]
+                        for q in range(P):
+                            Yv[q] += aui * hv[q]
+        for n in range(n0, n0 + nb):          # scatter, cropped
+            for ty in range(ty0, ty1):
+                for tx in range(TW):
+                    q = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW + tx
+                    for u in range(min(m, OH - ty * m)):
+                        for v in range(min(m, OW - tx * m)):
+                            y[n, o, ty * m + u, tx * m + v] = Y[u, v, q]
+    return y
+
+
+def _chunks(n0, n1, TH, TW, per_tile):
+    """Chunks (a, nb, ty0, ty1): whole samples while their tiles fit CHUNK_BYTES, else one
+    sample in bands of tile rows."""
+    per_sample = TH * TW * per_tile
+    if per_sample <= CHUNK_BYTES:
+        nb = max(1, min(n1 - n0, CHUNK_BYTES // per_sample))
+        return [(a, min(nb, n1 - a), 0, TH) for a in range(n0, n1, nb)]
+    rows = max(1, CHUNK_BYTES // (TW * per_tile))
+    return [(n, 1, r, min(r + rows, TH)) for n in range(n0, n1) for r in range(0, TH, rows)]
+
+
+def _matrices(m, dtype):
+    AT, G, BT = winograd_matrices(m)
+    return AT.astype(dtype), G.astype(dtype), BT.astype(dtype)
+
+
+def _filters(W, G, ws, name):
+    """(a*a, C, C_out) stack Ut with Ut[i*a + j, c, o] = (G W[o, c] G^T)[i, j], in the Workspace
+    buffer ``name``: ``tile_transform`` with each filter as a one-tile sample, so that the
+    vectorised loops run along C_out. The GEMMs take U[k] = Ut[k].T (C_out, C) as a view."""
+    C_out, C = W.shape[:2]
+    Ut = ws.get(name, (G.shape[0] ** 2, C, C_out), W.dtype)                 # a*a, C, C_out
+    return tile_transform(np.ascontiguousarray(W), 0, C_out, 0, 1, 1, 3, 0, 0, G, Ut)
+
+
+def _correlate(src, U, bias, padding, m, out, ws, n0, n1):
+    """out[n] (N, C_out, OH, OW) = Winograd correlation of src[n] with U (+ bias), n0 <= n < n1.
+    U: (a*a, C_out, C) (any strides BLAS takes)."""
+    AT, _, BT = _matrices(m, src.dtype)
+    (kk, C_out, C), (OH, OW) = U.shape, out.shape[2:]
+    TH, TW = tile_grid(OH, OW, m)
+    b = np.zeros(C_out, src.dtype) if bias is None else bias.astype(src.dtype, copy=False)
+    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * src.itemsize):
+        P = nb * (ty1 - ty0) * TW
+        V = tile_transform(src, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), src.dtype))
+        Mt = np.matmul(U, V, out=ws.get("M", (kk, C_out, P), src.dtype))    # a*a, C_out, P
+        untile_transform(Mt, a, nb, ty0, ty1, TW, AT, b, out)
+
+
+def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4):
+    """Same numbers as ``winograd_ref.conv_forward``: x (N, C, H, W), W (C_out, C, 3, 3) -> (out, saved)."""
+    check_conv(W, stride)
+    ws = ws or cf.shared_workspace()
+    x = np.ascontiguousarray(x)
+    (N, C, H, Wd), (ph, pw) = x.shape, pair(padding)
+    out = np.empty((N, W.shape[0], H + 2 * ph - 2, Wd + 2 * pw - 2), dtype=x.dtype)
+    U = _filters(W, _matrices(tile, x.dtype)[1], ws, "U").transpose(0, 2, 1)   # a*a, C_out, C
+    cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1),
+            cf._sample_ranges(N, N * x[0].size * 9))
+    return out, (x, b is not None)
+
+
+def _weight_grad_share(dy, x, padding, m, ws, n0, n1):
+    """dUt (a*a, C, C_out) summed over samples n0..n1-1: V = BT d B of x against A dY AT of dout."""
+    AT, _, BT = _matrices(m, x.dtype)
+    (N, C_out, OH, OW), C = dy.shape, x.shape[1]
+    TH, TW = tile_grid(OH, OW, m)
+    kk = (m + 2) ** 2
+    dUt = ws.get("dU", (kk, C, C_out), x.dtype)
+    A = np.ascontiguousarray(AT.T)                                           # a, m
+    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * x.itemsize):
+        P = nb * (ty1 - ty0) * TW
+        V = tile_transform(x, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), x.dtype))
+        dM = tile_transform(dy, a, nb, ty0, ty1, TW, m, 0, 0, A, ws.get("M", (kk, C_out, P), x.dtype))
+        dMt = dM.transpose(0, 2, 1)                                          # a*a, P, C_out
+        if a == n0 and ty0 == 0:
+            np.matmul(V, dMt, out=dUt)
+        else:
+            dUt += np.matmul(V, dMt, out=ws.get("part", dUt.shape, x.dtype))
+    return dUt
+
+
+def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, tile=4):
+    """Same numbers as ``winograd_ref.conv_backward``: dx (None if not need_dx), dW, db (None
+    without a bias). dW and db are fresh arrays."""
+    check_conv(W, stride)
+    ws = ws or cf.shared_workspace()
+    x, has_bias = saved
+    (ph, pw), (N, C), C_out = pair(padding), x.shape[:2], W.shape[0]
+    dy = np.ascontiguousarray(dout)
+    _, G, _ = _matrices(tile, W.dtype)
+    ranges = cf._sample_ranges(N, N * dy[0].size * 9)
+    parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1), ranges)
+    dUt = parts[0]                                                           # a*a, C, C_out
+    for p in parts[1:]:
+        dUt += p
+    # dW[o, c] = G^T dU[o, c] G: untile_transform with AT = G^T, each filter a one-tile sample
+    dW = untile_transform(dUt, 0, C_out, 0, 1, 1, np.ascontiguousarray(G.T), np.zeros(C, W.dtype),
+                          np.empty(W.shape, W.dtype))
+    db = dy.sum(axis=(0, 2, 3)) if has_bias else None
+    dx = None
+    if need_dx:
+        dx = np.empty(x.shape, dtype=W.dtype)
+        # the flipped, channel-swapped kernel's transform: G J W J G^T with J reversing the taps
+        Uf = _filters(W, np.ascontiguousarray(G[:, ::-1]), ws, "Uf")          # a*a, C, C_out
+        cf._map(lambda w, n0, n1: _correlate(dy, Uf, None, (2 - ph, 2 - pw), tile, dx, ws.worker(w), n0, n1),
+                ranges)
+    return dx, dW, db

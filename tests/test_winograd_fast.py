@@ -1,0 +1,117 @@
+"""The fast Winograd path computes what its reference computes, and Conv2D(algorithm=...) uses it.
+
+1. ``winograd_fast`` equals ``winograd_ref`` (forward, dx, dW, db; float32 and float64; tiles
+   2 and 4) for odd sizes, padding 0 to 3, batch 1, one input channel and wide channels, with
+   the batch in one chunk, in bands of one tile row, or split between worker threads.
+2. ``Conv2D(algorithm="winograd")`` passes the float64 gradient check and matches PyTorch.
+3. The option is part of the layer's config (saved with a model; configs without it load as
+   "auto"), "auto" follows ``winograd_fast.auto_tile``, and a 5x5 or strided Winograd
+   layer is a clear ValueError.
+"""
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn import Conv2D, Sequential
+from minicnn.gradcheck import check_layer
+from minicnn.kernels import conv_fast, winograd_fast as fast, winograd_ref as ref
+from test_winograd import SHAPES, conv_data
+
+WIDE = [(2, 40, 6, 7, 24, 1), (1, 16, 5, 5, 48, 0)]
+TOL = {np.float32: 2e-5, np.float64: 1e-12}
+
+
+@pytest.fixture(params=["one-chunk", "tile-row-bands", "threaded"])
+def chunking(request, monkeypatch):
+    if request.param == "tile-row-bands":
+        monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+    if request.param == "threaded":
+        monkeypatch.setattr(conv_fast, "PARALLEL_MIN_ELEMENTS", 0)
+        monkeypatch.setattr(conv_fast, "THREADS", 3)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", ref.TILES)
+@pytest.mark.parametrize("shape", SHAPES + WIDE)
+def test_fast_equals_reference(shape, m, dtype, chunking):
+    x, Wt, b, dout = conv_data(shape, dtype)
+    p = shape[-1]
+    y_r, saved_r = ref.conv_forward(x, Wt, b, 1, p, tile=m)
+    y, saved = fast.conv_forward(x, Wt, b, 1, p, tile=m)
+    got = (y,) + fast.conv_backward(dout, saved, Wt, 1, p, tile=m)
+    want = (y_r,) + ref.conv_backward(dout, saved_r, Wt, 1, p, tile=m)
+    for name, ours, theirs in zip(("y", "dx", "dW", "db"), got, want):
+        assert ours.dtype == dtype and ours.shape == theirs.shape, name
+        scale = max(1.0, float(np.max(np.abs(theirs))))
+        assert np.max(np.abs(ours - theirs)) <= TOL[dtype] * scale, name
+    assert fast.conv_backward(dout, saved, Wt, 1, p, need_dx=False, tile=m)[0] is None
+    y_nb, _ = fast.conv_forward(x, Wt, None, 1, p, tile=m)
+    assert np.allclose(y_nb + b.reshape(1, -1, 1, 1), y, atol=TOL[dtype] * 10)
+
+
+def winograd_layer(shape, dtype=np.float64, **kwargs):
+    N, C, H, W, C_out, p = shape
+    layer = Conv2D(C, C_out, 3, padding=p, dtype=dtype, rng=0, algorithm="winograd", **kwargs)
+    layer.params["b"][...] = np.random.default_rng(1).standard_normal(C_out)
+    return layer, np.random.default_rng(2).standard_normal((N, C, H, W)).astype(dtype)
+
+
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[1], SHAPES[4], WIDE[1]])
+def test_gradient_check(shape):
+    layer, x = winograd_layer(shape)
+    errors = check_layer(layer, x, seed=3)
+    print(shape, errors)
+    assert set(errors) == {"x", "W", "b"} and max(errors.values()) < 1e-7, errors
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[2], WIDE[0]])
+def test_matches_pytorch(torch, shape, dtype, tol):
+    layer, x = winograd_layer(shape, dtype)
+    t = torch.nn.Conv2d(shape[1], shape[4], 3, padding=shape[-1]).to(getattr(torch, np.dtype(dtype).name))
+    with torch.no_grad():
+        t.weight.copy_(torch.from_numpy(layer.params["W"]))
+        t.bias.copy_(torch.from_numpy(layer.params["b"]))
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    ty = t(tx)
+    y = layer.forward(x, training=True)
+    dout = np.random.default_rng(4).standard_normal(y.shape).astype(dtype)
+    ty.backward(torch.from_numpy(dout))
+    dx = layer.backward(dout)
+    for ours, theirs in ((y, ty), (dx, tx.grad), (layer.grads["W"], t.weight.grad), (layer.grads["b"], t.bias.grad)):
+        theirs = theirs.detach().numpy()
+        assert ours.dtype == dtype
+        assert np.max(np.abs(ours - theirs)) <= tol * max(1.0, np.max(np.abs(theirs)))
+
+
+def test_algorithm_config_and_save_load(tmp_path):
+    model = Sequential([Conv2D(3, 4, 3, padding=1, algorithm="winograd", rng=0),
+                        Conv2D(4, 4, 3, padding=1, algorithm="im2col", rng=1)])
+    assert [layer.get_config()["algorithm"] for layer in model.layers] == ["winograd", "im2col"]
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    model.save(tmp_path / "m.npz")
+    loaded = minicnn.load(tmp_path / "m.npz")
+    assert [layer.algorithm for layer in loaded.layers] == ["winograd", "im2col"]
+    assert np.array_equal(loaded.forward(x), model.forward(x))
+    old = Conv2D(3, 4, 3).get_config()
+    del old["algorithm"]                                         # a checkpoint from before the option
+    assert Conv2D.from_config(old).algorithm == "auto"
+
+
+def test_auto_rule_and_errors(monkeypatch):
+    assert fast.auto_tile((3, 3), (1, 1), 64, 64, 16, 16) == fast.DEFAULT_TILE
+    assert fast.auto_tile((3, 3), (1, 1), 1, 64, 64, 64) is None         # one input channel: im2col
+    assert fast.auto_tile((3, 3), (2, 2), 64, 64, 16, 16) is None
+    assert fast.auto_tile((7, 7), (1, 1), 64, 64, 16, 16) is None
+    used = []
+    monkeypatch.setattr(fast, "conv_forward", lambda *a, **k: used.append(k) or ref.conv_forward(*a, **k))
+    Conv2D(16, 4, 3, padding=1).forward(np.zeros((1, 16, 8, 8), np.float32))
+    Conv2D(2, 4, 3, padding=1).forward(np.zeros((1, 2, 8, 8), np.float32))
+    Conv2D(16, 4, 3, padding=1, algorithm="im2col").forward(np.zeros((1, 16, 8, 8), np.float32))
+    assert used == [{"tile": fast.DEFAULT_TILE}]
+    for kwargs, match in [(dict(kernel_size=5), "kernel_size 3 and stride 1, got kernel_size \\(5, 5\\)"),
+                          (dict(kernel_size=3, stride=2), "stride \\(2, 2\\)"),
+                          (dict(kernel_size=3, algorithm="fft"), "one of .*got 'fft'")]:
+        with pytest.raises(ValueError, match=match):
+            Conv2D(2, 4, **({"algorithm": "winograd"} | kwargs))
