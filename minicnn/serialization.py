@@ -11,21 +11,20 @@ File layout (a plain NumPy .npz, i.e. a zip of .npy arrays):
     "extra/<key>"     optional extra arrays, e.g. optimizer state for resuming training
 
 Files are always read with ``np.load(..., allow_pickle=False)``: a model file cannot run code,
-and one holding an object array is rejected. Writes go to a temporary file in the same folder
-which then replaces ``path`` in one step (``os.replace``), so an interrupted save never leaves a
-half-written file behind.
+and one holding an object array is rejected. Writes go through ``minicnn.atomic.atomic_write``
+(a temporary file renamed over ``path``), so an interrupted save never leaves a half-written file.
 
     model.save("runs/cnn5/best.npz", metadata={"classes": [...]}, extra_arrays=opt.state_dict())
     model = minicnn.load("runs/cnn5/best.npz")   # model.metadata, model.extra (dict of arrays)
 """
 import json
 import os
-import tempfile
 
 import numpy as np
 
 # Rebuilding a model looks its classes up in LAYER_REGISTRY, which every Layer subclass joins
 # when its module is imported; ``import minicnn`` imports all of minicnn's layers and containers.
+from minicnn.atomic import atomic_write
 from minicnn.layers.base import build_layer, layer_spec
 
 FORMAT, VERSION = "minicnn", 1
@@ -47,18 +46,8 @@ def save_arrays(path, arrays):
     for k, a in arrays.items():
         if a.dtype == object:
             raise ValueError(f"array {k!r} has dtype object, which cannot be saved without pickle")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:   # a file object: np.savez adds no ".npz" to the name
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)            # atomic: readers see the old file or the new, never half
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:        # a file object: np.savez adds no ".npz" to the name
+        np.savez(f, **arrays)
 
 
 def load_arrays(path):

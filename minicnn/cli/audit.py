@@ -7,6 +7,7 @@
 Prints a summary; the full lists (every group, every leaked test file) go to the JSON file
 --out names, or to stdout with --json. Nothing is written unless --out is given.
 """
+from minicnn.atomic import write_text  # small, no heavy imports
 from minicnn.cli import CLIError
 
 
@@ -50,8 +51,7 @@ def run(args):
     report = audit(train, test, threshold=threshold)
     full = report.to_dict()
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(full, f, indent=1)
+        write_text(args.out, json.dumps(full, indent=1))
     if args.json:
         print(json.dumps(full, indent=1))
     else:

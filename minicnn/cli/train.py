@@ -45,7 +45,10 @@ def register(subparsers):
     p.add_argument("--standardize", choices=("dataset", "per_batch"), default="dataset",
                    help="dataset: per-channel statistics of the training split; "
                         "per_batch: each batch by its own mean/std (the report's way)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/last.npz")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.npz (same "
+                   "data and settings; refused otherwise)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in <out> "
+                   "(without it, and without --resume, an existing run is an error)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -88,24 +91,33 @@ def run(args):
     from minicnn.optim import Adam  # lazy: keeps `minicnn --help` quick
     from minicnn.training import fit  # lazy: keeps `minicnn --help` quick
 
+    from minicnn.training.checkpoint import prepare_out_dir  # lazy: keeps `minicnn --help` quick
+    out = args.out or os.path.join("runs", args.model)
+    if args.resume and not os.path.isfile(os.path.join(out, "last.npz")):
+        raise CLIError(f"cannot resume: {os.path.join(out, 'last.npz')} does not exist")
+    if not args.resume:
+        prepare_out_dir(out, args.overwrite)   # before loading data: a bad --out fails at once
     ds = load_dataset(args)
     from minicnn.data import leak_free_split  # lazy: keeps `minicnn --help` quick
     train, val, info = leak_free_split(ds, args.val_fraction, args.seed)
+    if len(val) == 0 or len(train) == 0:
+        raise CLIError(f"the {'validation' if len(val) == 0 else 'training'} split is empty: "
+                       f"{len(ds)} images in {len(ds.classes)} classes with --val-fraction "
+                       f"{args.val_fraction}; give more images per class")
     model = build(args.model, input_shape=ds.images.shape[1:], num_classes=len(ds.classes),
                   seed=args.seed)
     print(f"{args.model}: {model.num_params():,} parameters, input {tuple(ds.images.shape[1:])}, "
           f"classes {', '.join(ds.classes)}")
-    out = args.out or os.path.join("runs", args.model)
     info["data"] = os.path.abspath(args.data) if args.data else "bundled"
     history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size,
                   optimizer=Adam(model, lr=args.lr, weight_decay=args.weight_decay),
                   lr_schedule=args.schedule, early_stopping=args.early_stopping,
                   augment=Augmenter(rng=args.seed) if args.augment else None,
                   standardize=args.standardize, out_dir=out, seed=args.seed, resume=args.resume,
-                  verbose=not args.quiet, metadata={"split": info})
+                  verbose=not args.quiet, metadata={"split": info}, overwrite=args.overwrite)
     if history.stop_reason == "interrupted":
         return 130                             # fit printed where the checkpoint is
-    if history.stop_reason == "non_finite_loss":
+    if history.stop_reason in ("non_finite_loss", "diverged"):
         return 1
     best = history.best_epoch
     if best is not None:

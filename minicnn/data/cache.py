@@ -16,11 +16,12 @@ hold only arrays, never code. Writes go to a temporary file that is then renamed
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 
 import numpy as np
 import PIL
+
+from minicnn.atomic import atomic_write
 
 CACHE_FORMAT = 1
 
@@ -71,19 +72,11 @@ def read(path, key):
 
 def write(path, key, images, labels, relpaths, skipped):
     """Atomically store one entry. Failure to write (read-only home...) only warns."""
-    folder = os.path.dirname(path)
-    tmp = None
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-        with os.fdopen(fd, "wb") as f:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with atomic_write(path) as f:
             np.savez(f, key=np.array(key), images=images, labels=labels,
                      relpaths=np.array(relpaths, dtype=str),
                      skipped=np.array(skipped, dtype=str))
-        os.replace(tmp, path)
-        tmp = None
     except OSError as e:
         warnings.warn(f"minicnn: could not write the image cache {path}: {e}", stacklevel=3)
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)

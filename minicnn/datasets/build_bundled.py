@@ -17,6 +17,7 @@ import sys
 import numpy as np
 import PIL
 
+from minicnn.atomic import atomic_write
 from minicnn.data.bundled import BUNDLE_NAME
 from minicnn.data.decode import RESIZE_METHOD
 from minicnn.data.folders import load_folder
@@ -41,11 +42,10 @@ def build(source, out, image_size=64):
                       n_images=len(ds), class_counts=dict(zip(ds.classes,
                                                               ds.class_counts().tolist())),
                       images_sha256=hashlib.sha256(ds.images.tobytes()).hexdigest())
-    tmp = out + ".tmp.npz"
-    np.savez_compressed(tmp, images=ds.images, labels=ds.labels,
-                        classes=np.array(ds.classes, dtype=str), paths=np.array(rel, dtype=str),
-                        provenance=np.array(json.dumps(provenance)))
-    os.replace(tmp, out)
+    with atomic_write(out) as f:
+        np.savez_compressed(f, images=ds.images, labels=ds.labels,
+                            classes=np.array(ds.classes, dtype=str), paths=np.array(rel, dtype=str),
+                            provenance=np.array(json.dumps(provenance)))
     return ds, provenance
 
 

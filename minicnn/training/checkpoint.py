@@ -18,6 +18,7 @@ Their ``metadata`` holds what a user of the model needs:
     seed, split, training         how to reproduce it
     history                       (last.npz only) the History, so resuming keeps the curves
 """
+import hashlib
 import os
 import warnings
 
@@ -91,12 +92,64 @@ def restore(model, path, optimizer=None):
     return metadata
 
 
-def snapshot(model):
-    """An in-memory copy of every parameter and buffer (to roll back a diverged epoch)."""
-    return {k: v.copy() for k, v in {**model.params, **model.buffers}.items()}
+def snapshot(model, optimizer=None):
+    """An in-memory copy of every parameter and buffer, and of the optimizer state if given
+    (to roll back an interrupted or diverged epoch)."""
+    arrays = {k: v.copy() for k, v in {**model.params, **model.buffers}.items()}
+    return arrays, (optimizer.state_dict() if optimizer is not None else None)
 
 
-def rollback(model, saved):
-    """Copy a ``snapshot`` back into the model's own arrays, in place."""
+def rollback(model, saved, optimizer=None):
+    """Copy a ``snapshot`` back into the model's own arrays (in place) and the optimizer."""
+    arrays, state = saved
     for k, v in {**model.params, **model.buffers}.items():
-        v[...] = saved[k]
+        v[...] = arrays[k]
+    if optimizer is not None and state is not None:
+        optimizer.load_state_dict(state)
+
+
+def prepare_out_dir(out_dir, overwrite=False):
+    """Create ``out_dir`` for a new run, before any training: refuse a folder that already holds
+    a run (unless ``overwrite``, which deletes its files) and one that cannot be written."""
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"output folder {out_dir} is a file, not a folder")
+    existing = [n for n in (BEST, LAST, HISTORY) if os.path.lexists(os.path.join(out_dir, n))]
+    if existing and not overwrite:
+        raise ValueError(f"{out_dir} already holds a training run ({', '.join(existing)}): resume "
+                         f"it (--resume), give another folder (--out), or replace it (--overwrite)")
+    for name in existing:
+        os.remove(os.path.join(out_dir, name))
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"cannot create the output folder {out_dir}: {e.strerror or e}") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write to the output folder {out_dir}")
+
+
+def fingerprint(x, y):
+    """What a resumed run must find again: the number of images and a SHA-256 of images + labels."""
+    digest = hashlib.sha256(np.ascontiguousarray(x)).hexdigest()
+    return {"n": int(len(x)), "sha256": hashlib.sha256(
+        (digest + ",".join(map(str, np.asarray(y).tolist()))).encode()).hexdigest()}
+
+
+#: metadata a resumed run must share with the saved one, and what each stands for
+RESUME_MUST_MATCH = {"classes": "classes", "input_shape": "input shape", "seed": "seed",
+                     "train_data": "training data", "val_data": "validation data"}
+
+
+def check_resume(saved, current, path):
+    """Refuse to resume from ``saved`` metadata when data, classes, shape, seed or batch size
+    differ from this run's (``current``): the run would silently continue on something else."""
+    diffs = [f"{what} ({saved[k]!r} then, {current.get(k)!r} now)"
+             if k in ("classes", "input_shape", "seed") else what
+             for k, what in RESUME_MUST_MATCH.items()
+             if k in saved and saved[k] != current.get(k)]
+    old_bs = (saved.get("training") or {}).get("batch_size")
+    if old_bs is not None and old_bs != current["training"]["batch_size"]:
+        diffs.append(f"batch size ({old_bs} then, {current['training']['batch_size']} now)")
+    if diffs:
+        raise ValueError(f"cannot resume from {path}: this run differs in {'; '.join(diffs)}. "
+                         f"Resume with the same data and settings, or start a new run elsewhere")

@@ -4,11 +4,13 @@
     history.history["val_accuracy"]      # [0.61, 0.74, ...], one number per epoch
     history.best_epoch                   # 1-based epoch with the highest val_accuracy
     history.stop_reason                  # None (ran all epochs), "early_stopping",
-                                         # "non_finite_loss" or "interrupted"
+                                         # "non_finite_loss", "diverged" or "interrupted"
+    History.read("runs/cnn5/history.json")   # the one reader of history.json files
 """
 import json
 import math
-import os
+
+from minicnn.atomic import write_text
 
 KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time")
 
@@ -47,25 +49,39 @@ class History:
 
     @classmethod
     def from_dict(cls, d):
-        return cls(d.get("history"), d.get("stop_reason"), d.get("message"))
+        """From ``to_dict()``'s layout, or a bare ``{"loss": [...], ...}`` dict of lists."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a history is a JSON object, got {type(d).__name__}")
+        numbers = d.get("history", d)
+        if not isinstance(numbers, dict) or not all(isinstance(numbers.get(k, []), list)
+                                                    for k in KEYS):
+            raise ValueError(f"a history holds one list per key {', '.join(KEYS)}")
+        return cls(numbers, d.get("stop_reason"), d.get("message"))
 
     def to_json(self, path=None):
-        """The JSON text; with ``path``, also write it there atomically (temp file + rename)."""
+        """The JSON text; with ``path``, also write it there (``minicnn.atomic``: all or nothing)."""
         text = json.dumps(self.to_dict(), indent=1)
         if path is not None:
-            tmp = f"{path}.tmp-{os.getpid()}"
-            with open(tmp, "w") as f:
-                f.write(text)
-            os.replace(tmp, path)
+            write_text(path, text)
         return text
 
     @classmethod
     def from_json(cls, path_or_text):
-        text = path_or_text
-        if not path_or_text.lstrip().startswith("{"):
-            with open(path_or_text) as f:
-                text = f.read()
+        """From JSON text (starting with "{") or the path of a history.json file."""
+        text = str(path_or_text)
+        if not text.lstrip().startswith("{"):
+            return cls.read(path_or_text)
         return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def read(cls, path):
+        """Read a history.json file (ValueError naming the file if it is not one)."""
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        try:
+            return cls.from_dict(json.loads(text))
+        except ValueError as e:
+            raise ValueError(f"{path}: not a minicnn history file ({e})") from None
 
     def __repr__(self):
         return f"History(epochs={self.epochs}, stop_reason={self.stop_reason!r})"

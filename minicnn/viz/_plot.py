@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minicnn.atomic import atomic_write
+
 DPI = 100
 
 
@@ -22,7 +24,8 @@ def save(fig, path):
     """Write ``fig`` as a PNG to ``path`` (parent folders created) and return the Path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=DPI)
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=DPI)
     return path
 
 

@@ -8,14 +8,15 @@ where it comes from: minicnn's are validation accuracies of these runs; the repo
 Kaggle notebooks' are test accuracies on the official Testing split, copied from the report.
 """
 import datetime
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
+from minicnn.atomic import write_text
 from minicnn.models import display_name
 from minicnn.training import load_checkpoint
+from minicnn.training.history import History
 from minicnn.viz._plot import new_figure, save
 
 REPORT = "the student report"
@@ -55,9 +56,7 @@ def summarize_run(run):
     history = path.parent / "history.json"
     seconds = epochs = None
     if history.is_file():
-        with open(history, encoding="utf-8") as f:
-            h = json.load(f)
-        h = h.get("history", h)
+        h = History.read(history).history
         times = [t for t in h.get("epoch_time", []) if t is not None]
         seconds, epochs = float(sum(times)), len(h.get("loss", []))
     date = datetime.date.fromtimestamp(os.path.getmtime(path)).isoformat()
@@ -150,6 +149,5 @@ def compare_runs(runs, out_dir):
     out.mkdir(parents=True, exist_ok=True)
     png = plot_comparison(rows, out / "compare.png")
     md = out / "compare.md"
-    md.write_text("# Model comparison\n\n" + markdown_table(rows) + "\n\n![comparison](compare.png)\n",
-                  encoding="utf-8")
+    write_text(md, "# Model comparison\n\n" + markdown_table(rows) + "\n\n![comparison](compare.png)\n")
     return md, png

@@ -1,9 +1,9 @@
 """Training curves: loss and accuracy per epoch, training vs validation (the report's Fig. "Training History")."""
-import json
 from pathlib import Path
 
 import numpy as np
 
+from minicnn.training.history import History
 from minicnn.viz._plot import new_figure, save
 
 
@@ -12,15 +12,13 @@ def load_history(history):
 
     Accepts ``{"loss": [...], ...}`` or the same under a ``"history"`` key (either JSON layout).
     """
-    if hasattr(history, "history"):
-        history = history.history
-    elif isinstance(history, (str, Path)):
-        with open(history, encoding="utf-8") as f:
-            history = json.load(f)
-    if not isinstance(history, dict):
+    if isinstance(history, (str, Path)):
+        history = History.read(history)
+    elif isinstance(history, dict):
+        history = History.from_dict(history)
+    if not isinstance(history, History):
         raise ValueError(f"expected a History, its dict or a JSON path, got {type(history).__name__}")
-    if "history" in history and isinstance(history["history"], dict):
-        history = history["history"]
+    history = history.history
     if not history.get("loss"):
         raise ValueError("the history has no 'loss' values: nothing to plot")
     return history

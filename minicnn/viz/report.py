@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minicnn.atomic import write_text
 from minicnn.data import align_classes, leak_free_split, load_bundled, load_data
 from minicnn.models import display_name
 from minicnn.training import evaluate
@@ -138,5 +139,5 @@ def write_report(model, dataset, out_dir, checkpoint=None, data_description="", 
     for title, file, caption in figures:
         lines += [f"## {title}", "", f"![{title}]({file})", "", caption, ""]
     path = out / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_text(path, "\n".join(lines))
     return path
