@@ -15,7 +15,8 @@ import sys
 
 from minicnn import __version__
 
-COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare", "serve"]
+COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare", "sweep",
+            "serve"]
 
 
 class CLIError(Exception):

@@ -1,0 +1,169 @@
+"""Sweep configuration: read a TOML or JSON file, check it, and list the trials it asks for.
+
+    name = "cnn5_report_search"      # the study's name (and the Optuna study name)
+    strategy = "grid"                # grid | random | one_at_a_time | optuna
+    trials = 12                      # the budget: at most this many configurations
+    seed = 0                         # sampling seed; repeat r uses split and weights seed + r
+    repeats = 2                      # each configuration on this many splits/seeds (mean +- std)
+
+    [data]                           # source: "bundled" or a class-per-folder directory
+    source = "bundled"
+    image_size = 64
+    limit = 1500                     # optional: a stratified subset, for quick budgets
+    val_fraction = 0.2
+
+    [fixed]                          # every trial's settings (the defaults of minicnn train)
+    model = "cnn5"
+    epochs = 3
+
+    [space]                          # what varies: a list of choices, or a range for
+    kernel_size = [3, 5]             #   random / optuna: {low = 1e-4, high = 1e-2, log = true}
+    width = [0.5, 1.0, 2.0]
+    optimizer = ["adam", "sgd", "rmsprop"]
+
+``one_at_a_time`` is the report's way of searching: the baseline takes the first choice of every
+knob, then each knob is varied alone. A trial's settings are ``fixed`` updated by its point of
+``space``; ``TRIAL_KEYS`` lists the settings a trial understands.
+"""
+import hashlib
+import itertools
+import json
+import os
+
+import numpy as np
+
+from minicnn.models import KNOBS, MODEL_NAMES
+
+STRATEGIES = ("grid", "random", "one_at_a_time", "optuna")
+#: Training settings of a trial (beside the model knobs) and their defaults.
+TRAINING = {"model": "cnn5", "image_size": 64, "epochs": 3, "batch_size": 32, "optimizer": "adam",
+            "lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0, "schedule": "cosine",
+            "augment": True}
+TRIAL_KEYS = tuple(TRAINING) + KNOBS
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+DATA = {"source": "bundled", "image_size": 64, "color": "grayscale", "limit": None,
+        "val_fraction": 0.2}
+
+
+def read_file(path):
+    """A TOML (.toml) or JSON file -> dict. TOML needs Python 3.11+ (tomllib) or ``tomli``."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"sweep config {path} does not exist")
+    if path.endswith(".json"):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    if not path.endswith(".toml"):
+        raise ValueError(f"sweep config {path}: expected a .toml or .json file")
+    try:
+        import tomllib as toml  # lazy: stdlib on Python 3.11+ only
+    except ImportError:
+        try:
+            import tomli as toml  # lazy: optional backport for Python < 3.11
+        except ImportError:
+            raise ValueError(f"reading {path} needs Python 3.11+ or `pip install tomli`; "
+                             f"or write the config as JSON") from None
+    with open(path, "rb") as f:
+        return toml.load(f)
+
+
+def _check_range(key, spec):
+    if not (isinstance(spec, dict) and {"low", "high"} <= set(spec) and spec["low"] < spec["high"]):
+        raise ValueError(f"space.{key}: expected a non-empty list of choices or a range "
+                         f"{{low = ..., high = ..., log = false}}, got {spec!r}")
+
+
+def check(config):
+    """Validate a config dict and fill in defaults; returns a new dict."""
+    unknown = sorted(set(config) - {"name", "strategy", "trials", "seed", "repeats", "data",
+                                    "fixed", "space"})
+    if unknown:
+        raise ValueError(f"unknown sweep setting(s) {', '.join(unknown)}")
+    c = {"name": str(config.get("name", "sweep")), "strategy": config.get("strategy", "grid"),
+         "trials": config.get("trials"), "seed": int(config.get("seed", 0)),
+         "repeats": int(config.get("repeats", 1)), "data": {**DATA, **config.get("data", {})},
+         "fixed": {**TRAINING, **config.get("fixed", {})}, "space": dict(config.get("space", {}))}
+    if c["strategy"] not in STRATEGIES:
+        raise ValueError(f"strategy: expected one of {', '.join(STRATEGIES)}, got {c['strategy']!r}")
+    if c["trials"] is not None and int(c["trials"]) < 1 or c["repeats"] < 1:
+        raise ValueError(f"trials and repeats must be at least 1, got {c['trials']}, {c['repeats']}")
+    bad = sorted((set(c["fixed"]) | set(c["space"])) - set(TRIAL_KEYS))
+    if bad:
+        raise ValueError(f"unknown trial setting(s) {', '.join(bad)}; a trial takes "
+                         f"{', '.join(TRIAL_KEYS)}")
+    if sorted(set(c["data"]) - set(DATA)):
+        raise ValueError(f"unknown data setting(s) {', '.join(sorted(set(c['data']) - set(DATA)))}")
+    if not c["space"]:
+        raise ValueError("the sweep's [space] is empty: give at least one setting to vary")
+    for key, spec in c["space"].items():
+        if isinstance(spec, list):
+            if not spec:
+                raise ValueError(f"space.{key}: the list of choices is empty")
+        elif c["strategy"] in ("random", "optuna"):
+            _check_range(key, spec)
+        else:
+            raise ValueError(f"space.{key}: strategy {c['strategy']} needs a list of choices, "
+                             f"got {spec!r}")
+    for name in [c["fixed"]["model"]] + list(c["space"].get("model", [])):
+        if name not in MODEL_NAMES:
+            raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    return c
+
+
+def load(path):
+    """Read and check a sweep config file."""
+    return check(read_file(path))
+
+
+def _sample(spec, rng):
+    if isinstance(spec, list):
+        return spec[int(rng.integers(len(spec)))]
+    low, high = spec["low"], spec["high"]
+    if isinstance(low, int) and isinstance(high, int) and not spec.get("log"):
+        return int(rng.integers(low, high + 1))
+    if spec.get("log"):
+        return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    return float(rng.uniform(low, high))
+
+
+def points(config):
+    """The space's points, in order, for grid / random / one_at_a_time (optuna asks as it goes).
+
+    Duplicates are dropped (a random draw that repeats, the one-at-a-time baseline); the list is
+    cut to ``trials``. Each point is a dict {setting: value} over the keys of ``space``.
+    """
+    space, strategy, budget = config["space"], config["strategy"], config["trials"]
+    if strategy == "grid":
+        keys = list(space)
+        pts = [dict(zip(keys, values)) for values in itertools.product(*space.values())]
+    elif strategy == "one_at_a_time":
+        base = {k: v[0] for k, v in space.items()}
+        pts = [base] + [{**base, k: v} for k, values in space.items() for v in values[1:]]
+    elif strategy == "random":
+        rng = np.random.default_rng(config["seed"])
+        pts, n = [], budget or 10
+        for _ in range(100 * n):
+            p = {k: _sample(spec, rng) for k, spec in space.items()}
+            if p not in pts:
+                pts.append(p)
+            if len(pts) == n:
+                break
+    else:
+        raise ValueError("optuna trials are asked from the study, not listed in advance")
+    unique = []
+    for p in pts:
+        if p not in unique:
+            unique.append(p)
+    return unique[:budget] if budget else unique
+
+
+def trial_settings(config, point):
+    """fixed, updated by the point: everything one trial needs."""
+    return {**config["fixed"], **point}
+
+
+def trial_id(point):
+    """A stable, readable folder name for a point: 'kernel_size=5,width=0.5-1a2b3c4d'."""
+    text = ",".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in sorted(point.items()))
+    digest = hashlib.sha1(text.encode()).hexdigest()[:8]           # unique even when cut short
+    return "".join(ch if ch.isalnum() or ch in "=,.-_" else "_" for ch in text)[:80] + "-" + digest

@@ -1,0 +1,148 @@
+"""``minicnn sweep`` on a tiny space and a tiny synthetic dataset (seconds).
+
+Proves: a grid gives one run per configuration and repeat, each in its own folder, and a table and
+figure; one-at-a-time lists the report's kind of search (the baseline, then one knob at a time);
+a killed sweep resumes without rerunning finished trials (a torn last line is ignored); a failing
+trial is recorded as failed and the sweep goes on; the same seed gives the same table; Optuna's
+TPE path counts its budget in the study and resumes it; the CLI runs a JSON config, and the
+example TOML config is valid.
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import need
+from minicnn.cli import main
+from minicnn.sweep import check_config, load_config, markdown_table, aggregate, read_results
+from minicnn.sweep import run_sweep
+from minicnn.sweep.config import points
+
+ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Two classes told apart by a bright top or bottom half (a flip keeps the class), 16x16."""
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    for label, cls in enumerate(("bottom", "top")):
+        os.makedirs(root / cls)
+        for i in range(12):
+            img = rng.integers(0, 80, (16, 16)).astype(np.uint8)
+            rows = slice(0, 8) if label else slice(8, 16)
+            img[rows] += 120
+            Image.fromarray(img).save(root / cls / f"{i}.png")
+    return str(root)
+
+
+def _config(folder, **over):
+    c = {"name": "tiny", "strategy": "grid", "seed": 0, "repeats": 2,
+         "data": {"source": folder, "image_size": 16, "val_fraction": 0.25},
+         "fixed": {"model": "mini_resnet", "image_size": 16, "filters": 2, "epochs": 1,
+                   "batch_size": 8, "augment": False},
+         "space": {"kernel_size": [3, 5], "lr": [0.01, 0.001]}}
+    c.update(over)
+    return check_config(c)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_grid_runs_every_configuration_and_repeat(folder, tmp_path):
+    records = run_sweep(_config(folder), tmp_path / "s", log=lambda _: None)
+    assert len(records) == 4 * 2 and all(r["status"] == "ok" for r in records)
+    assert {(r["point"]["kernel_size"], r["point"]["lr"]) for r in records} == {
+        (3, 0.01), (3, 0.001), (5, 0.01), (5, 0.001)}
+    for r in records:
+        assert os.path.isfile(tmp_path / "s" / r["run_dir"] / "best.npz")
+        assert 0 <= r["val_accuracy"] <= 1 and r["seed"] == r["repeat"]
+    summary = (tmp_path / "s" / "summary.md").read_text()
+    assert summary.count("\n| ") == 1 + 4                     # header + one row per configuration
+    assert (tmp_path / "s" / "summary.png").stat().st_size > 0
+
+
+def test_one_at_a_time_is_the_baseline_then_one_knob_each():
+    c = check_config({"strategy": "one_at_a_time", "space": {
+        "kernel_size": [3, 5], "width": [1.0, 0.5, 2.0], "stride": [1, 2],
+        "optimizer": ["adam", "sgd", "rmsprop"]}})
+    pts = points(c)
+    assert len(pts) == 1 + 1 + 2 + 1 + 2
+    assert pts[0] == {"kernel_size": 3, "width": 1.0, "stride": 1, "optimizer": "adam"}
+    assert all(sum(p[k] != pts[0][k] for k in p) == 1 for p in pts[1:])
+
+
+def test_resume_skips_finished_trials(folder, tmp_path):
+    out = tmp_path / "s"
+    run_sweep(_config(folder), out, log=lambda _: None)
+    lines = (out / "results.jsonl").read_text().splitlines()
+    (out / "results.jsonl").write_text("\n".join(lines[:5]) + '\n{"trial": "torn')  # killed
+    reran = []
+    records = run_sweep(_config(folder), out, log=lambda r: reran.append(r)
+                        if isinstance(r, dict) else None)
+    assert len(reran) == 3 and len(records) == 8
+    assert {(r["trial"], r["repeat"]) for r in reran} == {
+        (json.loads(line)["trial"], json.loads(line)["repeat"]) for line in lines[5:]}
+    again = []
+    run_sweep(_config(folder), out, log=lambda r: again.append(r) if isinstance(r, dict) else None)
+    assert again == []                                         # nothing left to do
+
+
+def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(folder, tmp_path):
+    c = _config(folder, repeats=1, space={"optimizer": ["adam", "bogus"], "kernel_size": [3, 4]})
+    records = run_sweep(c, tmp_path / "s", log=lambda _: None)
+    assert len(records) == 4
+    status = {(r["point"]["optimizer"], r["point"]["kernel_size"]): r["status"] for r in records}
+    assert status == {("adam", 3): "ok", ("adam", 4): "failed", ("bogus", 3): "failed",
+                      ("bogus", 4): "failed"}
+    errors = [r["error"] for r in records if r["status"] == "failed"]
+    assert any("kernel_size" in e for e in errors) and any("bogus" in e for e in errors)
+    rows = aggregate(records)
+    assert rows[0]["status"] == "ok" and "failed" in markdown_table(rows, ["optimizer"])
+
+
+def test_same_seed_same_table(folder, tmp_path):
+    c = _config(folder, strategy="random", trials=3, repeats=1,
+                space={"lr": {"low": 1e-3, "high": 1e-1, "log": True}, "kernel_size": [3, 5]})
+    tables = []
+    for name in ("a", "b"):
+        records = run_sweep(c, tmp_path / name, log=lambda _: None)
+        assert len(records) == 3
+        tables.append(markdown_table(aggregate(records), list(c["space"]), with_time=False))
+    assert tables[0] == tables[1]
+    other = run_sweep({**c, "seed": 1}, tmp_path / "c", log=lambda _: None)
+    assert markdown_table(aggregate(other), list(c["space"]), with_time=False) != tables[0]
+
+
+def test_optuna_tpe_budget_and_resume(folder, tmp_path):
+    optuna = need("optuna", "pip install minicnn[optuna]")
+    c = _config(folder, strategy="optuna", trials=3, repeats=1,
+                space={"lr": {"low": 1e-3, "high": 1e-1, "log": True}, "kernel_size": [3, 5]})
+    run_sweep(c, tmp_path / "s", log=lambda _: None)
+    storage = "sqlite:///" + str(tmp_path / "s" / "optuna.db")
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    assert len(study.trials) == 3 and study.best_value == max(
+        r["val_accuracy"] for r in read_results(tmp_path / "s" / "results.jsonl"))
+    run_sweep({**c, "trials": 4}, tmp_path / "s", log=lambda _: None)      # resume: one more
+    assert len(optuna.load_study(study_name="tiny", storage=storage).trials) == 4
+
+
+def test_cli_runs_a_json_config(folder, tmp_path, capsys):
+    c = _config(folder, repeats=1, space={"lr": [0.01]})
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(c))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 0
+    assert "val " in capsys.readouterr().out
+    assert len(read_results(tmp_path / "out" / "results.jsonl")) == 1
+    path.write_text(json.dumps({**c, "space": {"depth": [1]}}))
+    assert main(["sweep", str(path)]) == 1
+    assert "unknown trial setting(s) depth" in capsys.readouterr().err
+
+
+def test_the_example_config_is_valid():
+    c = load_config(os.path.join(ROOT, "examples", "sweep_cnn5.toml"))
+    assert c["fixed"]["model"] == "cnn5" and len(points(c)) == 7
