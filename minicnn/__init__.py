@@ -13,7 +13,8 @@ from minicnn.containers import Sequential, ResidualBlock
 from minicnn.losses import softmax_cross_entropy
 from minicnn.optim import SGD, Adam
 from minicnn.serialization import load
+from minicnn.runtime import release_workspace, runtime_info
 
 __all__ = ["Layer", "BackwardError", "Conv2D", "BatchNorm2D", "ReLU", "Dropout", "MaxPool2D",
            "GlobalAvgPool2D", "Dense", "Flatten", "Sequential", "ResidualBlock",
-           "softmax_cross_entropy", "SGD", "Adam", "load"]
+           "softmax_cross_entropy", "SGD", "Adam", "load", "runtime_info", "release_workspace"]

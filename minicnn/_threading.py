@@ -27,6 +27,8 @@ import sys
 DEFAULTS = {"NUMBA_THREADING_LAYER": "workqueue", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
 _user_layer = "NUMBA_THREADING_LAYER" in os.environ
+#: the DEFAULTS this process took (a variable the user had set is not in it); runtime_info shows it
+APPLIED = {_name: _value for _name, _value in DEFAULTS.items() if _name not in os.environ}
 for _name, _value in DEFAULTS.items():
     os.environ.setdefault(_name, _value)
 

@@ -9,7 +9,7 @@ optimizer that updates ``model.params`` in place updates the layers.
 import numpy as np
 
 from minicnn.layers import BatchNorm2D, Conv2D, ReLU
-from minicnn.layers.base import BackwardError, Layer, as_dtype, build_layer, layer_spec
+from minicnn.layers.base import Layer, as_dtype, build_layer, layer_spec
 from minicnn.serialization import save_model
 from minicnn.summary import summary
 
@@ -210,18 +210,18 @@ class ResidualBlock(Container):
 
     def forward(self, x, training=False):
         h = _run("main", self.main, "forward", x, training=training)
-        s = x if self.shortcut is None else _run("shortcut", self.shortcut, "forward", x,
-                                                 training=training)
+        s = (np.asarray(x, self.dtype) if self.shortcut is None
+             else _run("shortcut", self.shortcut, "forward", x, training=training))
         self._check_shapes(h.shape, s.shape, np.shape(x))
         z = h + s                                            # N,C,H,W
-        self.cache = {"mask": z > 0 if self.activation else None, "training": training}
-        return np.maximum(z, 0) if self.activation else z
+        y = np.maximum(z, 0) if self.activation else z
+        self.cache = y                                       # relu: y > 0 exactly where z > 0
+        return y
 
     def backward(self, dout):
-        if self.cache is None or not self.cache["training"]:
-            raise BackwardError("ResidualBlock.backward called before forward(x, training=True)")
-        mask = self.cache["mask"]
-        dz = dout * mask if mask is not None else dout.view()  # relu'(z) = 1 where z > 0
+        y = self.cache
+        dout = self._check_dout(dout, y.shape if y is not None else ())
+        dz = dout * (y > 0) if self.activation else dout.view()  # relu'(z) = 1 where z > 0
         dz.flags.writeable = False                            # shared by both branches: see class doc
         dx = _run("main", self.main, "backward", dz)
         return dx + (dz if self.shortcut is None else _run("shortcut", self.shortcut, "backward", dz))

@@ -24,7 +24,7 @@ from minicnn.losses import softmax
 from minicnn.serialization import load_weights
 from minicnn.training import evaluate, fit, load_checkpoint, predict, save_checkpoint
 from minicnn.training.checkpoint import restore
-from test_training import tiny_data
+from helpers import tiny_data
 
 TRAIN, VAL = tiny_data(30, size=16, seed=0), tiny_data(12, size=16, seed=1)
 

@@ -14,22 +14,9 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from minicnn.cli import main
-
-CLASSES = ["bright", "dark"]          # sorted, as the loader orders class folders
-
-
-def write_images(folder, n_per_class, seed, size=20):
-    """folder/<class>/img<i>.png: noisy 20x20 grayscale PNGs, dark or bright by class."""
-    rng = np.random.default_rng(seed)
-    for k, name in enumerate(CLASSES):
-        (folder / name).mkdir(parents=True, exist_ok=True)
-        for i in range(n_per_class):
-            pixels = 180 - 110 * k + rng.integers(-50, 50, (size, size))
-            Image.fromarray(pixels.astype(np.uint8)).save(folder / name / f"img{i}.png")
-    return folder
+from helpers import IMAGE_CLASSES as CLASSES, write_images
 
 
 @pytest.fixture(scope="module")

@@ -33,9 +33,8 @@ def test_nested_containers_stack_the_prefixes():
 
 def test_backward_errors_keep_their_type():
     model = Sequential([Flatten(), Dense(4, 3), ReLU(), Dense(3, 2)])
-    model.forward(np.ones((2, 4), np.float32))            # inference mode: nothing cached
     with pytest.raises(BackwardError, match=r"^layer 3 \(Dense\): Dense.backward called before"):
-        model.backward(np.ones((2, 2), np.float32))
+        model.backward(np.ones((2, 2), np.float32))           # no forward yet: nothing cached
     model.forward(np.ones((2, 4), np.float32), training=True)
     with pytest.raises(ValueError, match=r"^layer 3 \(Dense\): Dense.backward expects dout of "
                                          r"shape \(2, 2\)"):

@@ -96,15 +96,15 @@ def test_forward_backward(shape, dtype, chunking, gemm_layout, dx_route, monkeyp
     if chunking == "two-row-bands":                           # col of two rows of OW outputs
         monkeypatch.setattr(fast, "CHUNK_BYTES", (Wt[0].size + 1) * dout.shape[3] * x.itemsize * 2)
     ws = fast.Workspace()
-    want = ref.conv_backward_ref(dout, x, Wt, s, p)
+    want = ref.conv_backward(dout, (x, True), Wt, s, p)
     y, saved = fast.conv_forward(x, Wt, None, s, p, ws)      # no bias: no db either
-    assert_close(y, ref.conv_forward_ref(x, Wt, None, s, p), dtype)
+    assert_close(y, ref.conv_forward(x, Wt, None, s, p)[0], dtype)
     dx, dW, db = fast.conv_backward(dout, saved, Wt, s, p, ws=ws)
     assert_close(dx, want[0], dtype)
     assert_close(dW, want[1], dtype)
     assert db is None
     y, saved = fast.conv_forward(x, Wt, b, s, p, ws)
-    assert_close(y, ref.conv_forward_ref(x, Wt, b, s, p), dtype)
+    assert_close(y, ref.conv_forward(x, Wt, b, s, p)[0], dtype)
     dout_before = dout.copy()
     for _ in range(2):                                          # the saved state survives a backward
         got = fast.conv_backward(dout, saved, Wt, s, p, ws=ws)
@@ -131,7 +131,7 @@ def test_layers_share_scratch_safely():
     (xa, Wa, ba, da), (xb, Wb, bb, db_) = data(SHAPES[0], np.float32), data(SHAPES[1], np.float32, seed=1)
     _, saved_a = fast.conv_forward(xa, Wa, ba, 1, 1)
     _, saved_b = fast.conv_forward(xb, Wb, bb, 2, 1)
-    for got, want in zip(fast.conv_backward(db_, saved_b, Wb, 2, 1), ref.conv_backward_ref(db_, xb, Wb, 2, 1)):
+    for got, want in zip(fast.conv_backward(db_, saved_b, Wb, 2, 1), ref.conv_backward(db_, (xb, True), Wb, 2, 1)):
         assert_close(got, want, np.float32)
-    for got, want in zip(fast.conv_backward(da, saved_a, Wa, 1, 1), ref.conv_backward_ref(da, xa, Wa, 1, 1)):
+    for got, want in zip(fast.conv_backward(da, saved_a, Wa, 1, 1), ref.conv_backward(da, (xa, True), Wa, 1, 1)):
         assert_close(got, want, np.float32)

@@ -2,14 +2,14 @@
 1 / (1 - rate); inference is the identity.
 
 Proves: about `rate` of the values are dropped, kept values are scaled so the mean is unchanged,
-inference returns x, backward is dout * mask / (1 - rate) with the forward's mask, a seed makes
-masks reproducible, and the scaling convention is PyTorch's. (Masks come from different random
+inference returns x (and its backward dout), backward is dout * mask / (1 - rate) with the
+forward's mask, a seed makes masks reproducible, and the scaling convention is PyTorch's. (Masks come from different random
 generators, so PyTorch parity can only compare the convention, not the masks.)
 """
 import numpy as np
 import pytest
 
-from minicnn import BackwardError, Dropout
+from minicnn import Dropout
 
 
 def test_mask_statistics_and_inverted_scaling(rng):
@@ -48,14 +48,14 @@ def test_seed_reproducible_and_rate_zero():
     np.testing.assert_array_equal(Dropout(0.0).forward(x, training=True), x)
 
 
-def test_rate_is_validated_and_backward_needs_training():
+def test_rate_is_validated_and_inference_backward_is_the_identity(rng):
     for bad in (-0.1, 1.0, 1.5, "0.5", True):
         with pytest.raises(ValueError, match="rate"):
             Dropout(bad)
     layer = Dropout(0.5)
     layer.forward(np.ones((2, 3), np.float32), training=False)
-    with pytest.raises(BackwardError):
-        layer.backward(np.ones((2, 3), np.float32))
+    dout = rng.standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(layer.backward(dout), dout)
     assert layer.get_config() == {"rate": 0.5, "dtype": "float32"}
 
 

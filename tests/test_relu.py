@@ -1,20 +1,16 @@
 """ReLU: y = max(x, 0), dx = dout * [x > 0].
 
-Proves: the gradient check passes (inputs kept away from the kink at 0), the output and the
-input gradient match torch.nn.ReLU, and backward leaves dout untouched (in a residual block one
-gradient feeds two branches, so a ReLU that wrote into dout would corrupt the shortcut).
+Proves: the gradient check passes (inputs kept away from the kink at 0), and the output and the
+input gradient match torch.nn.ReLU. That backward leaves dout untouched (in a residual block one
+gradient feeds two branches, so a ReLU that wrote into dout would corrupt the shortcut) is part
+of the contract every layer passes (``tests/test_contract.py``, which also shows that a ReLU
+writing into dout is caught; ``tests/test_residual.py`` shows what it would break).
 """
 import numpy as np
-import pytest
 
-from minicnn import BackwardError, ReLU
+from helpers import away_from_kink
+from minicnn import ReLU
 from minicnn.gradcheck import check_layer
-
-
-def away_from_kink(rng, shape):
-    """Random values with |x| >= 0.1, so a finite-difference step never crosses 0."""
-    x = rng.standard_normal(shape)
-    return np.where(x >= 0, x + 0.1, x - 0.1)
 
 
 def test_gradient_check(rng):
@@ -28,26 +24,6 @@ def test_forward_and_backward_by_hand():
     np.testing.assert_array_equal(layer.forward(x, training=True), [[0, 0, 0, 0.5, 2.0]])
     dx = layer.backward(np.array([[1.0, 2.0, 3.0, 4.0, 5.0]], dtype=np.float32))
     np.testing.assert_array_equal(dx, [[0, 0, 0, 4.0, 5.0]])  # gradient 0 at x == 0, like PyTorch
-
-
-def test_backward_leaves_dout_untouched(rng):
-    layer = ReLU()
-    layer.forward(rng.standard_normal((2, 3, 4, 4)).astype(np.float32), training=True)
-    dout = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
-    saved = dout.copy()
-    dx1 = layer.backward(dout)
-    dx2 = layer.backward(dout)
-    np.testing.assert_array_equal(dout, saved)
-    np.testing.assert_array_equal(dx1, dx2)
-
-
-def test_backward_needs_a_training_forward(rng):
-    layer = ReLU()
-    with pytest.raises(BackwardError):
-        layer.backward(np.ones((2, 3)))
-    layer.forward(rng.standard_normal((2, 3)), training=False)
-    with pytest.raises(BackwardError):
-        layer.backward(np.ones((2, 3)))
 
 
 def test_matches_pytorch(torch, rng):

@@ -20,8 +20,7 @@ from minicnn.training import evaluate
 from minicnn.training.history import History
 from minicnn.viz.compare import compare_runs
 from minicnn.viz.report import write_report
-from test_cli import write_images
-from test_viz import assert_png
+from helpers import assert_png, write_images
 
 CLASSES = ["glioma", "meningioma", "notumor"]
 

@@ -23,15 +23,7 @@ import pytest
 import minicnn as mc
 from minicnn.data import Augmenter, Dataset
 from minicnn.training import Callback, History, fit, get_schedule
-
-
-def tiny_data(n=48, size=8, seed=0):
-    """n uint8 images (1, size, size): class k has mean brightness 60 + 60k, plus noise."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 3
-    noise = rng.integers(-40, 40, (n, 1, size, size))
-    images = (60 + 60 * labels[:, None, None, None] + noise).astype(np.uint8)
-    return Dataset(images, labels, ["dark", "grey", "bright"])
+from helpers import tiny_data
 
 
 def tiny_model(seed=0):

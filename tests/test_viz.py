@@ -16,19 +16,9 @@ import minicnn as mc
 from minicnn.training.history import History
 from minicnn.viz import (feature_maps, plot_confusion_matrix, plot_feature_maps, plot_gradcam,
                          plot_history, plot_misclassified, recall_matrix, worst_mistakes)
+from helpers import assert_png
 
 CLASSES = ["glioma", "meningioma", "notumor"]
-
-
-def assert_png(path, size=None, tolerance=4):
-    """``path`` is a PNG, (width, height) within ``tolerance`` px of ``size``, and not blank."""
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        if size is not None:
-            assert abs(im.width - size[0]) <= tolerance and abs(im.height - size[1]) <= tolerance, im.size
-        pixels = np.asarray(im.convert("RGB"))
-    assert pixels.std() > 20, "the image is (almost) one colour"
-    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50, "too few colours: nothing drawn"
 
 
 @pytest.fixture

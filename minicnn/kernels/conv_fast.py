@@ -25,7 +25,6 @@ computed:
    output rows. Scratch buffers come from a ``Workspace`` shared by all layers (one per calling
    thread), allocated once and reused every step, so memory is bounded by the largest layer.
 """
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -33,6 +32,7 @@ import numpy as np
 
 from minicnn.kernels import conv_gather as g
 from minicnn.kernels.shapes import conv_output_size, int_pair as pair
+from minicnn.kernels.workspace import Workspace, shared_workspace  # noqa: F401  (Workspace: re-export)
 
 CHUNK_BYTES = 4 << 20            #: target size of one chunk's col (the im2col -> GEMM working set)
 FOLD_COLUMNS = 2048              #: fold samples with fewer output pixels, this many per GEMM
@@ -40,43 +40,6 @@ FOLD_CHUNK_BYTES = 16 << 20      #: the largest folded chunk's col
 GATHER_DX_MIN_CHANNELS = 16      #: stride-1 convs with at least this many input channels gather dx
 PARALLEL_MIN_ELEMENTS = 1 << 16  #: below this many col elements one thread does the whole batch
 THREADS = None                   #: worker threads; None = numba.get_num_threads()
-
-
-class Workspace:
-    """Named scratch buffers, grown on demand and reused: ``ws.get("col", (M, K), np.float32)``.
-
-    The returned arrays are views of one flat buffer per name, so a later ``get`` of the same
-    name overwrites them. ``ws.worker(w)`` is worker thread w's own Workspace.
-    """
-
-    def __init__(self):
-        self._flat, self._workers = {}, []
-
-    def get(self, name, shape, dtype):
-        dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape)) * dtype.itemsize
-        buf = self._flat.get(name)
-        if buf is None or buf.nbytes < nbytes:
-            buf = self._flat[name] = np.empty(max(nbytes, 64), dtype=np.uint8)
-        return buf[:nbytes].view(dtype).reshape(shape)
-
-    def worker(self, w):
-        while len(self._workers) <= w:
-            self._workers.append(Workspace())
-        return self._workers[w]
-
-    def nbytes(self):
-        return sum(b.nbytes for b in self._flat.values()) + sum(s.nbytes() for s in self._workers)
-
-
-_local = threading.local()
-
-
-def shared_workspace():
-    """The Workspace that conv_forward / conv_backward use when given none (one per thread)."""
-    if not hasattr(_local, "ws"):
-        _local.ws = Workspace()
-    return _local.ws
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,7 +209,7 @@ def col2im(col, x_shape, KH, KW, stride=1, padding=0):
 
 
 def conv_forward(x, W, b=None, stride=1, padding=0, ws=None):
-    """Same numbers as ``conv_forward_ref``: x (N, C, H, W), W (C_out, C, KH, KW) -> (out, saved).
+    """Same numbers as ``im2col_ref.conv_forward``: x (N, C, H, W), W (C_out, C, KH, KW) -> (out, saved).
 
     ``saved`` is what ``conv_backward`` needs: x itself (not copied) and whether there was a bias.
     ``ws``: scratch buffers (default: ``shared_workspace()``).
@@ -268,7 +231,7 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None):
 
 
 def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None):
-    """Same numbers as ``conv_backward_ref``: returns dx (None if not need_dx), dW, db (None if
+    """Same numbers as ``im2col_ref.conv_backward``: returns dx (None if not need_dx), dW, db (None if
     forward had no bias). dout (N, C_out, OH, OW); ``saved`` from ``conv_forward``.
     dW and db are views of ``ws`` (default: ``shared_workspace()``), valid until its next use.
     """

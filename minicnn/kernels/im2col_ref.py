@@ -67,10 +67,12 @@ def col2im(col, x_shape, KH, KW, stride=1, padding=0):
     return img[:, :, ph:ph + H, pw:pw + W]                       # N, C, H, W (padding dropped)
 
 
-def conv_forward_ref(x, W, b=None, stride=1, padding=0):
-    """out = conv(x, W) + b by im2col and one matrix multiply.
+def conv_forward(x, W, b=None, stride=1, padding=0, ws=None):
+    """out = conv(x, W) + b by im2col and one matrix multiply; returns (out, saved).
 
     x: (N, C, H, W), W: (C_out, C, KH, KW), b: (C_out,) or None  ->  out: (N, C_out, OH, OW)
+    ``saved`` is what ``conv_backward`` needs: x and whether there was a bias. (The signature is
+    ``conv_fast.conv_forward``'s, so a layer can run either; ``ws``, its scratch space, is unused.)
     """
     N = x.shape[0]
     C_out, _, KH, KW = W.shape
@@ -80,19 +82,22 @@ def conv_forward_ref(x, W, b=None, stride=1, padding=0):
     out = col @ Wm                                                # N*OH*OW, C_out
     if b is not None:
         out += b
-    return out.reshape(N, OH, OW, C_out).transpose(0, 3, 1, 2)    # N, C_out, OH, OW
+    out = out.reshape(N, OH, OW, C_out).transpose(0, 3, 1, 2)     # N, C_out, OH, OW
+    return np.ascontiguousarray(out), (x, b is not None)
 
 
-def conv_backward_ref(dout, x, W, stride=1, padding=0, need_dx=True):
-    """Gradients of L with respect to x, W and b, given dout = dL/dout.
+def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None):
+    """Gradients of L with respect to x, W and b, given dout = dL/dout and ``saved`` from forward.
 
-    dout: (N, C_out, OH, OW), x: (N, C, H, W), W: (C_out, C, KH, KW)
-    returns dx (N, C, H, W) (None if not need_dx), dW (C_out, C, KH, KW), db (C_out,)
+    dout: (N, C_out, OH, OW), saved: (x (N, C, H, W), has_bias), W: (C_out, C, KH, KW)
+    returns dx (N, C, H, W) (None if not need_dx), dW (C_out, C, KH, KW), db (C_out,) (None
+    without a bias)
     """
+    x, has_bias = saved
     C_out, _, KH, KW = W.shape
     col = im2col(x, KH, KW, stride, padding)                      # N*OH*OW, C*KH*KW
     dout_m = dout.transpose(0, 2, 3, 1).reshape(-1, C_out)        # N*OH*OW, C_out
-    db = dout_m.sum(axis=0)                                       # C_out
+    db = dout_m.sum(axis=0) if has_bias else None                 # C_out
     dW = (dout_m.T @ col).reshape(W.shape)                        # C_out, C*KH*KW -> W.shape
     if not need_dx:
         return None, dW, db

@@ -3,7 +3,8 @@
 Work is split by channel. A channel's values (N * H * W of them, under a MB at the model shapes)
 stay in the core's cache between passes, so each kernel reads memory about once: forward does
 mean -> variance -> output for one channel, backward does the two sums -> dx. Sums accumulate in
-float64 whatever the data dtype. x, dout, y, dx are (N, C, L) views, L = H * W.
+float64 whatever the data dtype. Inside, x, dout, y, dx are (N, C, L) views, L = H * W; the
+public functions take and return what ``norm_ref``'s do, so the layer can run either.
 
 Each per-channel function has two drivers: a parallel one (channels spread over the cores) and a
 serial one for small tensors, where waking the threads would cost more than the work.
@@ -91,23 +92,33 @@ def _backward_serial(dout, x, mean, inv_std, gamma, dx, dgamma, dbeta):
         dgamma[c], dbeta[c] = _backward_channel(dout, x, c, mean[c], inv_std[c], gamma[c], dx)
 
 
-def batchnorm_forward_train(x, gamma, beta, eps, y):
-    """x, y: (N, C, L); writes y in place; returns (mean, var), float64 (C,), var biased."""
-    mean, var = np.empty(x.shape[1]), np.empty(x.shape[1])
+def batchnorm_forward(x, gamma, beta, eps):
+    """Training-mode forward, as ``norm_ref.batchnorm_forward``: x (N, C, H, W) -> (y, mean, var),
+    mean and (biased) var float64 (C,)."""
+    x = np.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    y = np.empty(x.shape, x.dtype)
+    mean, var = np.empty(c), np.empty(c)
+    args = (x.reshape(n, c, h * w), gamma, beta, float(eps), y.reshape(n, c, h * w), mean, var)  # N, C, L
     if x.size >= PARALLEL_MIN_SIZE:
         with parallel_region():          # the workqueue layer is not thread-safe (kernels.parallel)
-            _forward_parallel(x, gamma, beta, float(eps), y, mean, var)
+            _forward_parallel(*args)
     else:
-        _forward_serial(x, gamma, beta, float(eps), y, mean, var)
-    return mean, var
+        _forward_serial(*args)
+    return y, mean, var
 
 
-def batchnorm_backward(dout, x, mean, inv_std, gamma, dx):
-    """dout, x, dx: (N, C, L); writes dx in place; returns (dgamma, dbeta), float64 (C,)."""
-    dgamma, dbeta = np.empty(x.shape[1]), np.empty(x.shape[1])
+def batchnorm_backward(dout, x, mean, var, gamma, eps):
+    """Backward, as ``norm_ref.batchnorm_backward``: returns (dx, dgamma, dbeta), the last two float64 (C,)."""
+    x, dout = np.ascontiguousarray(x), np.ascontiguousarray(dout, x.dtype)
+    n, c, h, w = x.shape
+    dx = np.empty(x.shape, x.dtype)
+    dgamma, dbeta = np.empty(c), np.empty(c)
+    args = (dout.reshape(n, c, h * w), x.reshape(n, c, h * w), mean, 1.0 / np.sqrt(var + eps), gamma,
+            dx.reshape(n, c, h * w), dgamma, dbeta)                                       # N, C, L
     if x.size >= PARALLEL_MIN_SIZE:
         with parallel_region():          # the workqueue layer is not thread-safe (kernels.parallel)
-            _backward_parallel(dout, x, mean, inv_std, gamma, dx, dgamma, dbeta)
+            _backward_parallel(*args)
     else:
-        _backward_serial(dout, x, mean, inv_std, gamma, dx, dgamma, dbeta)
-    return dgamma, dbeta
+        _backward_serial(*args)
+    return dx, dgamma, dbeta

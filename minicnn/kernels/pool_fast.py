@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from minicnn.kernels.parallel import parallel_region
+from minicnn.kernels.shapes import output_size
 
 PARALLEL_MIN_SIZE = 1 << 15  # input elements; below this the serial kernels run
 
@@ -91,10 +92,11 @@ def _backward_serial(dout, argmax, dx):
         _backward_plane(dout, argmax, p, dx)
 
 
-def maxpool_forward(x, kernel, stride, padding, out_hw):
-    """x: (N, C, H, W) contiguous -> (y, argmax), (N, C, OH, OW); argmax int32 plane indices."""
+def maxpool_forward(x, kernel, stride, padding):
+    """x: (N, C, H, W) -> (y, argmax), (N, C, OH, OW); argmax int32 plane indices (as ``pool_ref``)."""
+    x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
-    oh, ow = out_hw
+    oh, ow = output_size(h, kernel[0], stride[0], padding[0]), output_size(w, kernel[1], stride[1], padding[1])
     y = np.empty((n, c, oh, ow), dtype=x.dtype)
     argmax = np.empty((n, c, oh, ow), dtype=np.int32)
     parallel = x.size >= PARALLEL_MIN_SIZE

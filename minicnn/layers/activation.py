@@ -1,7 +1,7 @@
 """Element-wise layers: ReLU and (inverted) Dropout.
 
-Both keep a mask from ``forward`` and multiply the upstream gradient by it in ``backward``;
-neither ever writes into ``dout``.
+Both multiply the upstream gradient by a mask kept from ``forward``; neither ever writes into
+``dout``. At inference Dropout is the identity, and so is its backward.
 """
 import numbers
 
@@ -23,7 +23,8 @@ class ReLU(Layer):
         x: (N, *) any shape  ->  y: same shape
 
     Forward:   y = max(x, 0)
-    Backward:  dx = dout * [x > 0]     (the mask is kept from forward; at x == 0 the gradient is 0)
+    Backward:  dx = dout * [y > 0]     (y, kept from forward, is > 0 where x is; at x == 0 the
+                                        gradient is 0)
     """
 
     def __init__(self, dtype=np.float32):
@@ -32,13 +33,13 @@ class ReLU(Layer):
     def forward(self, x, training=False):
         x = _check_any_rank(self, x)
         y = np.maximum(x, 0)
-        self.cache = (x > 0) if training else None  # bool mask, same shape as x
+        self.cache = y  # y > 0 exactly where x > 0: the mask, without storing one
         return y
 
     def backward(self, dout):
-        mask = self.cache
-        dout = self._check_dout(dout, mask.shape if mask is not None else ())
-        return dout * mask  # a new array: dout is left untouched
+        y = self.cache
+        dout = self._check_dout(dout, y.shape if y is not None else ())
+        return dout * (y > 0)  # a new array: dout is left untouched
 
     def flops(self, input_shape):
         return int(np.prod(input_shape))  # one comparison per element
@@ -52,7 +53,8 @@ class Dropout(Layer):
 
     Training:   m_i ~ Bernoulli(1 - rate),   y = x * m / (1 - rate)
     Inference:  y = x                        (the 1/(1-rate) scaling in training keeps E[y] = x)
-    Backward:   dx = dout * m / (1 - rate)   (the same scaled mask as forward)
+    Backward:   dx = dout * m / (1 - rate)   (the same scaled mask as forward; dx = dout after an
+                                              inference forward)
 
     rate: probability of dropping, in [0, 1).
     rng:  np.random.Generator or int seed for the masks (None = fresh entropy).
@@ -68,17 +70,17 @@ class Dropout(Layer):
     def forward(self, x, training=False):
         x = _check_any_rank(self, x)
         if not training:
-            self.cache = None
+            self.cache = (x.shape, None)                                   # the identity
             return x
         keep = self.rng.random(x.shape, dtype=self.dtype) >= self.rate      # bool, same shape as x
         mask = keep * self.dtype.type(1.0 / (1.0 - self.rate))             # 0 or 1/(1-rate)
-        self.cache = mask
+        self.cache = (x.shape, mask)
         return x * mask
 
     def backward(self, dout):
-        mask = self.cache
-        dout = self._check_dout(dout, mask.shape if mask is not None else ())
-        return dout * mask
+        shape, mask = self.cache if self.cache is not None else ((), None)
+        dout = self._check_dout(dout, shape)
+        return dout.copy() if mask is None else dout * mask
 
     def get_config(self):
         return {"rate": self.rate, "dtype": self.dtype.name}

@@ -3,19 +3,33 @@
 A layer is a class with two methods and three dicts:
 
     y  = layer.forward(x, training=False)   # remembers what backward needs in self.cache
-    dx = layer.backward(dout)                # fills self.grads, returns dL/dx
+    dx = layer.backward(dout)                # fills self.grads, returns dL/dx of that forward
 
     layer.params   {"W": array, "b": array}  trainable arrays, updated in place by optimizers
     layer.grads    same keys as params       overwritten (never accumulated) by each backward
     layer.buffers  {"running_mean": ...}     state that is saved but not trained
 
-Rules (tests hold every layer to them):
+Rules (``tests/helpers.py: check_contract`` holds every layer and container to them):
 - Data is NCHW. Every constructor takes ``dtype`` (default float32); with float64 the
-  parameters, buffers and arithmetic are float64 (the gradient checks need it).
-- ``backward`` never writes into ``dout`` or into anything ``forward`` cached.
-- Bad input raises ``ValueError`` saying what was expected and what came.
-- ``backward`` without a matching training-capable ``forward`` raises ``BackwardError``.
+  parameters, buffers and arithmetic are float64 (the gradient checks need it). Input of the
+  other float dtype is converted: output, dx and grads are always in the layer's dtype.
+- ``backward(dout)`` is the exact gradient of the last ``forward``, in whichever mode it ran:
+  training (batch statistics, dropout masks) or inference (BatchNorm2D and Dropout are then
+  fixed affine maps, and that is what backward differentiates; Grad-CAM relies on it). The
+  cache holds references, not copies: activations stay alive until the next forward.
+- ``backward`` never writes into ``dout``, into ``x`` or into anything ``forward`` cached, so it
+  can run twice with the same answer. It overwrites ``grads`` (never accumulates) in the same
+  arrays: ``grads`` and ``params`` keep their identity, as optimizers hold them.
+- ``from_config(get_config())`` rebuilds the layer; ``minicnn.load`` of a saved one gives the same
+  outputs.
+- Bad input raises ``ValueError`` saying what was expected and what came; ``backward`` before
+  any ``forward`` raises ``BackwardError``.
+- The arithmetic of Conv2D, BatchNorm2D and MaxPool2D runs in the kernels selected with
+  ``minicnn.kernels.use`` ("fast" Numba by default, or the "reference" NumPy to read).
 """
+import contextlib
+import threading
+
 import numpy as np
 
 #: Every Layer subclass, by class name; ``minicnn.load`` rebuilds models from it. A name belongs
@@ -37,7 +51,7 @@ def register_layer(cls):
 
 
 class BackwardError(RuntimeError, ValueError):
-    """``backward`` was called when it cannot run (no forward yet, or an inference-mode forward)."""
+    """``backward`` was called when it cannot run: there was no forward yet."""
 
 
 def as_dtype(dtype):
@@ -61,6 +75,24 @@ def build_layer(spec):
 def layer_spec(layer):
     """``{"class": name, "config": layer.get_config()}``: JSON-friendly, ``build_layer`` inverts it."""
     return {"class": type(layer).__name__, "config": layer.get_config()}
+
+
+_DEFERRED = threading.local()
+
+
+@contextlib.contextmanager
+def deferred_init():
+    """Build layers without initial values: inside this context ``_add_param``/``_add_buffer``
+    given a function make untouched zeros of the right shape instead of calling it (no random
+    draw; the operating system maps the memory only when it is written). ``minicnn.load`` builds
+    a model this way, then checks the file's arrays against it before reading any, so a small
+    file declaring a huge model costs nothing."""
+    previous = getattr(_DEFERRED, "on", False)
+    _DEFERRED.on = True
+    try:
+        yield
+    finally:
+        _DEFERRED.on = previous
 
 
 class Layer:
@@ -120,9 +152,24 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
     # ---- helpers for subclasses ---------------------------------------------------------
-    def _add_param(self, name, value):
-        self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
-        self.grads[name] = np.zeros_like(self.params[name])
+    def _new_array(self, value, shape):
+        """``value`` (an array, or a function of no arguments making the initial one) as a
+        contiguous array of ``self.dtype``; under ``deferred_init()`` zeros of ``shape`` instead."""
+        if callable(value):
+            if getattr(_DEFERRED, "on", False):
+                return np.zeros(shape, dtype=self.dtype)   # mapped lazily: no memory touched
+            value = value()
+        return np.ascontiguousarray(value, dtype=self.dtype)
+
+    def _add_param(self, name, value, shape=None):
+        """A trainable array and its gradient. Pass a function (and ``shape``) for ``value`` to
+        let ``minicnn.load`` skip drawing initial weights it would overwrite anyway."""
+        self.params[name] = self._new_array(value, shape)
+        self.grads[name] = np.zeros(self.params[name].shape, dtype=self.dtype)
+
+    def _add_buffer(self, name, value, shape=None):
+        """A saved, untrained array (running statistics); ``value`` as for ``_add_param``."""
+        self.buffers[name] = self._new_array(value, shape)
 
     def _check_input(self, x, expect, channels=None):
         """Validate ``x`` and return it as a contiguous array of ``self.dtype``.
@@ -136,7 +183,9 @@ class Layer:
                              f"got {type(x).__name__}")
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"{name} expects a floating-point array ({self.dtype.name}), got dtype "
-                             f"{x.dtype}; convert with x.astype(np.{self.dtype.name}) first")
+                             f"{x.dtype}. For raw images use minicnn.training.predict(model, images), which "
+                             f"applies the training preprocessing; x.astype(np.{self.dtype.name}) "
+                             f"alone skips it")
         if x.ndim != len(expect):
             raise ValueError(f"{name} expects input of shape ({', '.join(expect)}) "
                              f"({len(expect)} dimensions), got shape {x.shape}")
@@ -151,7 +200,7 @@ class Layer:
         """Validate the upstream gradient against the forward output ``shape``."""
         name = type(self).__name__
         if self.cache is None:
-            raise BackwardError(f"{name}.backward called before forward(x, training=True)")
+            raise BackwardError(f"{name}.backward called before forward")
         if not isinstance(dout, np.ndarray) or dout.shape != tuple(shape):
             got = dout.shape if isinstance(dout, np.ndarray) else type(dout).__name__
             raise ValueError(f"{name}.backward expects dout of shape {tuple(shape)} "

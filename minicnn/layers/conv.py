@@ -1,7 +1,8 @@
 """2-D convolution (Conv2D): im2col + one matrix multiply, forward and backward."""
 import numpy as np
 
-from minicnn.kernels import conv_fast, winograd_fast
+from minicnn import kernels
+from minicnn.kernels import winograd_fast
 from minicnn.kernels.shapes import conv_output_size, int_pair, positive_int
 from minicnn.layers.base import Layer
 
@@ -22,8 +23,8 @@ class Conv2D(Layer):
 
     Initialisation: W ~ N(0, 2 / (C_in*KH*KW)) (He / Kaiming normal, fan_in), b = 0.
 
-    The arithmetic runs in ``minicnn.kernels.conv_fast`` (Numba); ``minicnn.kernels.im2col_ref``
-    is the same algorithm in a page of plain NumPy, and the tests hold one to the other.
+    The arithmetic runs in ``minicnn.kernels.conv_fast`` (Numba), or in ``minicnn.kernels.im2col_ref``,
+    the same algorithm in a page of plain NumPy, under ``minicnn.kernels.use("reference")``.
     Set ``needs_input_grad = False`` on a first layer to skip computing dx (backward returns None).
 
     ``algorithm``: "im2col" (above), "winograd" (3x3 stride-1 only: Winograd F(4x4, 3x3),
@@ -52,10 +53,10 @@ class Conv2D(Layer):
         KH, KW = self.kernel_size
         fan_in = self.in_channels * KH * KW
         rng = np.random.default_rng(rng)
-        self._add_param("W", rng.standard_normal((self.out_channels, self.in_channels, KH, KW))
-                        * np.sqrt(2.0 / fan_in))
+        shape = (self.out_channels, self.in_channels, KH, KW)
+        self._add_param("W", lambda: rng.standard_normal(shape) * np.sqrt(2.0 / fan_in), shape)
         if self.use_bias:
-            self._add_param("b", np.zeros(self.out_channels))
+            self._add_param("b", lambda: np.zeros(self.out_channels), (self.out_channels,))
 
     # ---- shapes -------------------------------------------------------------------------
     def output_shape(self, input_shape):
@@ -90,12 +91,13 @@ class Conv2D(Layer):
 
     # ---- forward / backward -------------------------------------------------------------
     def _kernel(self, x_shape):
-        """(module, extra kwargs) that computes this layer for inputs of x_shape."""
+        """(module, extra kwargs) that computes this layer for inputs of x_shape: the selected
+        backend's (``minicnn.kernels.use``) kernel of the algorithm's family."""
         tile = winograd_fast.auto_tile(self.kernel_size, self.stride, self.in_channels,
                                        self.out_channels, *self.output_shape(x_shape[1:])[1:])
         if self.algorithm == "winograd" or (self.algorithm == "auto" and tile):
-            return winograd_fast, {"tile": tile or winograd_fast.DEFAULT_TILE}
-        return conv_fast, {}
+            return kernels.get("winograd"), {"tile": tile or winograd_fast.DEFAULT_TILE}
+        return kernels.get("conv"), {}
 
     def forward(self, x, training=False):
         x = self._check_input(x, "NCHW", channels=self.in_channels)
@@ -103,7 +105,7 @@ class Conv2D(Layer):
         kernel, kw = self._kernel(x.shape)
         y, saved = kernel.conv_forward(x, self.params["W"], self.params.get("b"), self.stride,
                                        self.padding, **kw)
-        self.cache = (saved, y.shape, kernel, kw) if training else None
+        self.cache = (saved, y.shape, kernel, kw)  # the same in both modes
         return y
 
     def backward(self, dout):

@@ -24,14 +24,15 @@ class Dense(Layer):
         self.in_features = positive_int(in_features, "in_features", "Dense")
         self.out_features = positive_int(out_features, "out_features", "Dense")
         std = np.sqrt(2.0 / self.in_features)
-        self._add_param("W", np.random.default_rng(rng).standard_normal((self.in_features, self.out_features)) * std)
-        self._add_param("b", np.zeros(self.out_features))
+        shape, rng = (self.in_features, self.out_features), np.random.default_rng(rng)
+        self._add_param("W", lambda: rng.standard_normal(shape) * std, shape)
+        self._add_param("b", lambda: np.zeros(self.out_features), (self.out_features,))
 
     def forward(self, x, training=False):
         x = self._check_input(x, "NF", channels=self.in_features)
         y = x @ self.params["W"]  # (N, out)
         y += self.params["b"]
-        self.cache = x if training else None
+        self.cache = x  # the same in both modes
         return y
 
     def backward(self, dout):
@@ -73,7 +74,7 @@ class Flatten(Layer):
             raise ValueError(f"Flatten expects input of shape (N, ...) with at least 2 dimensions, "
                              f"got shape {x.shape}")
         x = self._check_input(x, "N" + "*" * (x.ndim - 1) if isinstance(x, np.ndarray) else "N*")
-        self.cache = x.shape if training else None
+        self.cache = x.shape
         return x.reshape(x.shape[0], -1)  # (N, d1*d2*...)
 
     def backward(self, dout):

@@ -1,9 +1,9 @@
 """Batch normalisation for convolutional features (per channel, over N, H and W)."""
 import numpy as np
 
-from minicnn.kernels import norm_fast
+from minicnn import kernels
 from minicnn.kernels.shapes import positive_int
-from minicnn.layers.base import BackwardError, Layer
+from minicnn.layers.base import Layer
 
 
 class BatchNorm2D(Layer):
@@ -19,8 +19,10 @@ class BatchNorm2D(Layer):
         running = (1 - momentum) * running + momentum * batch_stat        (PyTorch convention;
             running_var takes the unbiased variance var * M / (M - 1))
     Inference:  y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta
+                a fixed affine map per channel, y = scale * x + shift, so its backward is
+                dx = dout * scale,  dgamma = sum dout * (x - running_mean) / s,  dbeta = sum dout
 
-    Backward (training mode only), per channel, with dxhat = dout * gamma:
+    Backward after a training forward, per channel, with dxhat = dout * gamma:
         dbeta  = sum dout            dgamma = sum dout * xhat
         dx = 1 / (M * std) * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))
            = gamma / (M * std) * (M * dout - dbeta - xhat * dgamma)
@@ -28,8 +30,9 @@ class BatchNorm2D(Layer):
     with it: - sum(dxhat)) and through the variance (moving one value rescales all the xhat:
     - xhat * sum(dxhat * xhat)). Each path's share is 1/M, hence the common factor.
 
-    The arithmetic runs in the fused Numba kernels of ``minicnn.kernels.norm_fast``; the plain
-    NumPy version of the same formulas is ``minicnn.kernels.norm_ref`` (the tests compare them).
+    Training-mode arithmetic runs in the fused Numba kernels of ``minicnn.kernels.norm_fast``, or
+    under ``minicnn.kernels.use("reference")`` in ``minicnn.kernels.norm_ref``, the same formulas
+    in plain NumPy.
     """
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32):
@@ -40,48 +43,46 @@ class BatchNorm2D(Layer):
         if not eps > 0:
             raise ValueError(f"BatchNorm2D eps must be > 0, got {eps!r}")
         self.momentum, self.eps = float(momentum), float(eps)
-        self._add_param("gamma", np.ones(self.num_features))
-        self._add_param("beta", np.zeros(self.num_features))
-        self.buffers["running_mean"] = np.zeros(self.num_features, dtype=self.dtype)
-        self.buffers["running_var"] = np.ones(self.num_features, dtype=self.dtype)
+        c = (self.num_features,)
+        self._add_param("gamma", lambda: np.ones(c), c)
+        self._add_param("beta", lambda: np.zeros(c), c)
+        self._add_buffer("running_mean", lambda: np.zeros(c), c)
+        self._add_buffer("running_var", lambda: np.ones(c), c)
 
     def forward(self, x, training=False):
         x = self._check_input(x, "NCHW", channels=self.num_features)
         n, c, h, w = x.shape
         gamma, beta = self.params["gamma"], self.params["beta"]
         if not training:  # y = x * scale + shift, per channel
+            mean = self.buffers["running_mean"].copy()                               # (C,)
             inv_std = 1.0 / np.sqrt(self.buffers["running_var"].astype(np.float64) + self.eps)
-            scale = (gamma * inv_std).astype(self.dtype)                               # (C,)
-            shift = (beta - self.buffers["running_mean"] * scale).astype(self.dtype)  # (C,)
+            scale = (gamma * inv_std).astype(self.dtype)                              # (C,)
+            shift = (beta - mean * scale).astype(self.dtype)                          # (C,)
             y = np.multiply(x, scale[:, None, None])  # (C, 1, 1) broadcasts over (N, C, H, W)
             y += shift[:, None, None]
-            self.cache = None
+            self.cache = ("inference", x, mean, inv_std)
             return y
-        y = np.empty_like(x)
-        x3, y3 = x.reshape(n, c, h * w), y.reshape(n, c, h * w)  # (N, C, L) views, L = H*W
         m = n * h * w
         if m < 2:
             raise ValueError(f"BatchNorm2D needs more than 1 value per channel in training, "
                              f"got input shape {x.shape}")
-        mean, var = norm_fast.batchnorm_forward_train(x3, gamma, beta, self.eps, y3)  # float64 (C,)
+        y, mean, var = kernels.get("norm").batchnorm_forward(x, gamma, beta, self.eps)  # mean, var (C,)
         mom = self.momentum
         self.buffers["running_mean"][:] = (1 - mom) * self.buffers["running_mean"] + mom * mean
         self.buffers["running_var"][:] = (1 - mom) * self.buffers["running_var"] + mom * var * m / (m - 1)
-        self.cache = (x, mean, 1.0 / np.sqrt(var + self.eps))  # x, then float64 (C,) twice
+        self.cache = ("training", x, mean, var)
         return y
 
     def backward(self, dout):
-        if self.cache is None:
-            raise BackwardError("BatchNorm2D.backward needs a forward(x, training=True) first: an "
-                                "inference-mode forward normalises with the running statistics "
-                                "and keeps nothing for backward")
-        x, mean, inv_std = self.cache
-        dout = self._check_dout(dout, x.shape)
-        n, c, h, w = x.shape
-        dx = np.empty_like(x)
-        dgamma, dbeta = norm_fast.batchnorm_backward(
-            dout.reshape(n, c, h * w), x.reshape(n, c, h * w), mean, inv_std,
-            self.params["gamma"], dx.reshape(n, c, h * w))  # (N, C, L) views
+        mode, x, mean, v = self.cache if self.cache is not None else (None, None, None, None)
+        dout = self._check_dout(dout, x.shape if x is not None else ())
+        if mode == "inference":  # y = scale * x + shift, scale = gamma * v, v = 1 / s
+            xhat = (x - mean[:, None, None]) * v.astype(self.dtype)[:, None, None]
+            self.grads["gamma"][:] = (dout * xhat).sum(axis=(0, 2, 3))
+            self.grads["beta"][:] = dout.sum(axis=(0, 2, 3))
+            return dout * (self.params["gamma"] * v).astype(self.dtype)[:, None, None]
+        dx, dgamma, dbeta = kernels.get("norm").batchnorm_backward(
+            dout, x, mean, v, self.params["gamma"], self.eps)  # v = var
         self.grads["gamma"][:] = dgamma
         self.grads["beta"][:] = dbeta
         return dx

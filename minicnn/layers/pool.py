@@ -1,7 +1,7 @@
 """Pooling layers: MaxPool2D and GlobalAvgPool2D."""
 import numpy as np
 
-from minicnn.kernels import pool_fast
+from minicnn import kernels
 from minicnn.kernels.shapes import int_pair, output_size
 from minicnn.layers.base import Layer
 
@@ -24,8 +24,8 @@ class MaxPool2D(Layer):
 
     kernel_size, stride, padding: int or (h, w) pair; stride None means stride = kernel_size;
     padding <= kernel_size // 2 (as PyTorch requires). Ties go to the first maximum in
-    row-major order, as in PyTorch. Runs ``minicnn.kernels.pool_fast`` (Numba); the NumPy
-    version to read is ``minicnn.kernels.pool_ref``.
+    row-major order, as in PyTorch. Runs ``minicnn.kernels.pool_fast`` (Numba), or the NumPy
+    version to read, ``minicnn.kernels.pool_ref``, under ``minicnn.kernels.use("reference")``.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, dtype=np.float32):
@@ -48,15 +48,15 @@ class MaxPool2D(Layer):
 
     def forward(self, x, training=False):
         x = self._check_input(x, "NCHW")
-        out_hw = self._out_hw(x.shape[2], x.shape[3], x.shape)
-        y, argmax = pool_fast.maxpool_forward(x, self.kernel_size, self.stride, self.padding, out_hw)
-        self.cache = (x.shape, argmax) if training else None
+        self._out_hw(x.shape[2], x.shape[3], x.shape)  # the window must fit
+        y, argmax = kernels.get("pool").maxpool_forward(x, self.kernel_size, self.stride, self.padding)
+        self.cache = (x.shape, argmax)
         return y
 
     def backward(self, dout):
         x_shape, argmax = self.cache if self.cache is not None else ((), None)
         dout = self._check_dout(dout, argmax.shape if argmax is not None else ())
-        return pool_fast.maxpool_backward(dout, argmax, x_shape)
+        return kernels.get("pool").maxpool_backward(dout, argmax, x_shape)
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:
@@ -88,7 +88,7 @@ class GlobalAvgPool2D(Layer):
 
     def forward(self, x, training=False):
         x = self._check_input(x, "NCHW")
-        self.cache = x.shape if training else None
+        self.cache = x.shape
         return x.mean(axis=(2, 3), dtype=self.dtype)  # (N, C)
 
     def backward(self, dout):

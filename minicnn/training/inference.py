@@ -63,37 +63,83 @@ def _meta(model):
     return getattr(model, "metadata", None) or {}
 
 
-def predict(checkpoint_or_model, images, batch_size=64, tta=False):
+def check_metadata(meta, files=False):
+    """Refuse checkpoint metadata that would give a wrong answer or a crash in ``predict``."""
+    classes = meta.get("classes")
+    if classes is not None and (not isinstance(classes, list) or not classes
+                                or not all(isinstance(c, str) for c in classes)):
+        raise ValueError(f"the checkpoint's classes must be a list of names, got {classes!r}")
+    pre = meta.get("preprocessing")
+    if pre is not None:
+        try:
+            Standardizer.from_dict(pre)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise ValueError(f"the checkpoint's preprocessing is invalid ({e})") from None
+    if files:
+        size = meta.get("image_size")
+        if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 4096:
+            raise ValueError(f"to predict from files the model needs metadata image_size (an int "
+                             f"in 1..4096) and color; got image_size {size!r} (load a checkpoint "
+                             f"written by fit)")
+        if meta.get("color") not in ("grayscale", "rgb"):
+            raise ValueError(f"the checkpoint's color must be 'grayscale' or 'rgb', "
+                             f"got {meta.get('color')!r}")
+
+
+def _pixels(images, meta, preprocessed, dtype):
+    """The input transform for raw images, refusing float input that is not raw pixels."""
+    pre = meta.get("preprocessing")
+    if preprocessed or pre is None:
+        return images, make_transform(None, dtype)
+    if images.dtype != np.uint8:                       # e.g. x.astype(np.float32) of raw pixels
+        whole = np.issubdtype(images.dtype, np.number) and np.all(np.isfinite(images))
+        if not (whole and images.min() >= 0 and images.max() <= 255
+                and np.array_equal(images, np.round(images))):
+            raise ValueError(f"predict applies the checkpoint's preprocessing to raw images "
+                             f"(uint8, or whole numbers 0..255); these {images.dtype} images are "
+                             f"not raw pixels: if they are already network input, pass "
+                             f"preprocessed=True")
+        images = images.astype(np.uint8)
+    return images, make_transform(pre, dtype)
+
+
+def predict(checkpoint_or_model, images, batch_size=64, tta=False, preprocessed=False):
     """Class probabilities (N, K) for images given as file paths or arrays.
 
     checkpoint_or_model: a checkpoint path (``minicnn.load``-able) or a model whose ``metadata``
                          holds the training preprocessing (``fit`` sets it).
-    images: one path or a list of paths (decoded with the checkpoint's image_size and color);
-            uint8 (N, C, H, W) or (C, H, W) raw images (the checkpoint's preprocessing is applied);
-            or float (N, C, H, W), taken as already-preprocessed network input.
+    images: one path or a list of paths (decoded with the checkpoint's image_size and color), or
+            raw images (N, C, H, W) or (C, H, W): uint8, or whole numbers 0..255 in any dtype.
+            The checkpoint's preprocessing is applied to them.
+    preprocessed: True when ``images`` are already network input (standardised floats): they
+            are then used as they are. Float images that are not raw pixels need it (ValueError
+            otherwise), so that preprocessing is never skipped or applied twice by accident.
     tta:    also run every image flipped left-right and average the two probabilities.
     """
     model = _as_model(checkpoint_or_model)
     meta = _meta(model)
     if isinstance(images, (str, os.PathLike)):
         images = [images]
-    if isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, os.PathLike)):
-        if "image_size" not in meta or "color" not in meta:
-            raise ValueError("to predict from files the model needs metadata image_size and color "
-                             "(load a checkpoint written by fit)")
+    files = isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, os.PathLike))
+    check_metadata(meta, files=files)
+    if files:
         images = load_images([os.fspath(p) for p in images], meta["image_size"], meta["color"])
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[None]                                 # (C, H, W) -> (1, C, H, W)
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(f"expected images (N, C, H, W) or file paths, got shape {images.shape}")
-    if images.dtype == np.uint8:
-        transform = make_transform(meta.get("preprocessing"), model.dtype)
-    else:
-        transform = make_transform(None, model.dtype)
+    images, transform = _pixels(images, meta, preprocessed, model.dtype)
     views = [images, images[..., ::-1]] if tta else [images]  # ::-1 on W: the mirror image
-    return np.mean([softmax(logits_in_batches(model, v, transform, batch_size).astype(np.float64))
-                    for v in views], axis=0)
+    probs = np.mean([softmax(logits_in_batches(model, v, transform, batch_size).astype(np.float64))
+                     for v in views], axis=0)
+    if not np.isfinite(probs).all():
+        raise ValueError("the model gave NaN or infinite outputs for these images (broken weights "
+                         "or non-finite input): no prediction")
+    if meta.get("classes") is not None and len(meta["classes"]) != probs.shape[1]:
+        raise ValueError(f"the checkpoint names {len(meta['classes'])} classes but the model has "
+                         f"{probs.shape[1]} outputs")
+    return probs
 
 
 def predict_ensemble(members, images, batch_size=64, tta=False):

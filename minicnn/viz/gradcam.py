@@ -8,72 +8,17 @@ before softmax):
 
 then upsampled (bilinear) to the image size and scaled to [0, 1].
 
-dy_c / dA comes from minicnn's own backward pass through the layers after A. The forward is the
-inference one (BatchNorm on running statistics, Dropout off), exactly as when predicting. Two
-facts of the layer contract shape the code: layers keep a backward cache only when
-``training=True``, and BatchNorm2D's backward is the training-mode (batch-statistics) gradient.
-So ``_Tape`` differentiates the inference forward itself:
-- Conv2D, ReLU, the pools, Flatten, Dense give the same output in both modes: they run
-  ``forward(x, training=True)`` (which only adds the cache) and use their own ``backward``;
-- BatchNorm2D at inference is a per-channel affine map, y = gamma (x - running_mean) / s + beta with
-  s = sqrt(running_var + eps), so  dx = dout * gamma / s;
-- Dropout at inference is the identity, so  dx = dout;
-- Sequential is walked child by child; ResidualBlock as z = main(x) + shortcut(x), y = ReLU(z):
-  dz = dout * [z > 0],  dx = main'(dz) + shortcut'(dz)  (identity shortcut: + dz).
-Side effect: the layers after A have their ``grads`` and ``cache`` overwritten (as by any backward).
+dy_c / dA comes from minicnn's own backward pass through the layers after A, run after the
+inference forward (BatchNorm on running statistics, Dropout off) exactly as when predicting:
+every layer's backward differentiates the forward it last ran, in either mode (BatchNorm2D and
+Dropout as the fixed affine maps they are at inference). Side effect: the layers after A have
+their ``grads`` and ``cache`` overwritten (as by any backward).
 """
 import numpy as np
 
-from minicnn.containers import ResidualBlock, Sequential
-from minicnn.layers import BatchNorm2D, Dropout
 from minicnn.losses import softmax
 from minicnn.viz._plot import display_image, new_figure, save, show_image
 from minicnn.viz.walk import as_batch, conv_units, flat_layers
-
-
-class _Tape:
-    """Inference-mode forward that remembers what the matching backward needs."""
-
-    def __init__(self):
-        self.masks = {}                                     # id(ResidualBlock) -> z > 0
-
-    def forward(self, layer, x):
-        if isinstance(layer, Sequential):
-            for _, child in layer.children():
-                x = self.forward(child, x)
-            return x
-        if isinstance(layer, ResidualBlock):
-            z = self.forward(layer.main, x)
-            z = z + (x if layer.shortcut is None else self.forward(layer.shortcut, x))
-            if layer.activation is None:
-                self.masks[id(layer)] = None
-                return z
-            self.masks[id(layer)] = z > 0
-            return np.maximum(z, 0)
-        if isinstance(layer, (BatchNorm2D, Dropout)):
-            return layer.forward(x, training=False)
-        if layer.buffers:
-            raise NotImplementedError(f"Grad-CAM cannot differentiate {type(layer).__name__} at "
-                                      f"inference (it has running statistics)")
-        return layer.forward(x, training=True)              # same output; keeps the cache
-
-    def backward(self, layer, dout):
-        if isinstance(layer, Sequential):
-            for _, child in reversed(layer.children()):
-                dout = self.backward(child, dout)
-            return dout
-        if isinstance(layer, ResidualBlock):
-            mask = self.masks[id(layer)]
-            dz = dout if mask is None else dout * mask
-            dx = self.backward(layer.main, dz)
-            return dx + (dz if layer.shortcut is None else self.backward(layer.shortcut, dz))
-        if isinstance(layer, BatchNorm2D):
-            eps = layer.get_config()["eps"]
-            scale = layer.params["gamma"] / np.sqrt(layer.buffers["running_var"] + eps)  # C,
-            return dout * scale[:, None, None]
-        if isinstance(layer, Dropout):
-            return dout
-        return layer.backward(dout)
 
 
 def find_layer(layers, layer=None):
@@ -117,9 +62,9 @@ class CAMPass:
             raise ValueError(f"Grad-CAM needs a (N, K, h, w) feature map; layer {self.layer_name} "
                              f"outputs shape {a.shape}")
         self.activation = a                                 # N,K,h,w
-        self._tape, self._after = _Tape(), [obj for _, obj in layers[t + 1:]]
+        self._after = [obj for _, obj in layers[t + 1:]]
         for obj in self._after:
-            a = self._tape.forward(obj, a)
+            a = obj.forward(a, training=False)
         self.logits = a                                     # N,classes
         self.probs = softmax(a.astype(np.float64))
 
@@ -130,7 +75,7 @@ class CAMPass:
         onehot[np.arange(n), np.broadcast_to(class_index, (n,))] = 1.0   # d y_c / d logits
         d = onehot
         for obj in reversed(self._after):
-            d = self._tape.backward(obj, d)
+            d = obj.backward(d)                             # the chain rule, last layer first
         return d
 
     def cam(self, class_index=None):
