@@ -56,10 +56,27 @@ def set_threads(n):
     return limiter
 
 
+def cpu_name():
+    """The CPU's model name (/proc/cpuinfo), or platform.processor() elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
+
+
+def load_average():
+    """The 1-minute load average (other processes on a shared machine), or None."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 def runtime_info():
     """BLAS library/kernel/threads (threadpoolctl), Numba threading, relevant env vars, CPU."""
     from threadpoolctl import threadpool_info
-    info = {"python": platform.python_version(), "numpy": np.__version__,
+    info = {"python": platform.python_version(), "numpy": np.__version__, "cpu": cpu_name(),
             "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "blas": [{k: p.get(k) for k in ("internal_api", "version", "architecture",
                                              "num_threads", "threading_layer", "filepath")}
@@ -84,7 +101,7 @@ def describe(info):
     blas = ", ".join(f"{b['internal_api']} {b['version']} {b['architecture']} x{b['num_threads']}"
                      for b in info["blas"])
     env = " ".join(f"{k}={v}" for k, v in sorted(info["env"].items()))
-    return (f"{info['cpu_count']} CPUs | BLAS: {blas} | numba {info.get('numba')} "
+    return (f"{info.get('cpu')}, {info['cpu_count']} CPUs | BLAS: {blas} | numba {info.get('numba')} "
             f"x{info.get('numba_threads')} ({info.get('numba_threading_layer')}) | {env or 'no env overrides'}")
 
 
@@ -96,6 +113,8 @@ def print_table(rows, columns, floatfmt="{:.2f}"):
     def fmt(v):
         if v is None:
             return "-"
+        if isinstance(v, float) and 0 < abs(v) < 0.01:
+            return f"{v:.1e}"                  # errors and the like
         return floatfmt.format(v) if isinstance(v, float) else str(v)
     cells = [[fmt(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]

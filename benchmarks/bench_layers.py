@@ -2,7 +2,11 @@
 
 For every layer shape the three models use (batch 32), it times forward and forward+backward of
 
-- ``fast``:  the minicnn layer (Numba kernels + BLAS), what training runs;
+- ``fast``:  the minicnn layer (Numba kernels + BLAS) with the im2col algorithm;
+- ``wino2``, ``wino4``: 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) and F(4x4, 3x3)
+  (``minicnn.kernels.winograd_fast``), ``auto``: the algorithm Conv2D(algorithm="auto") picks,
+  and ``err2``, ``err4``: Winograd's float32 forward error, max |y32 - y64| / max |y64| against a
+  float64 direct convolution of the same (batch 4) input;
 - ``ref``:   the textbook NumPy reference (``minicnn.kernels.*_ref``), where it fits in memory;
 - ``torch``: the same layer in PyTorch with the same thread count, if torch is installed;
 
@@ -27,7 +31,8 @@ import minicnn  # noqa: F401  first, as a user's script would: its thread defaul
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import best_time, describe, gemm_gflops, print_table, runtime_info, set_threads, write_json  # noqa: E402
+from _common import (best_time, describe, gemm_gflops, load_average, print_table, runtime_info,  # noqa: E402
+                     set_threads, write_json)
 
 BATCH = 32
 # (name, C_in, C_out, kernel, stride, padding, H=W); each model at 64x64 and 150x150 input
@@ -80,7 +85,7 @@ def bench_conv(shape, args, torch):
     dtype = np.float32
     rng = np.random.default_rng(0)
     x = rng.standard_normal((BATCH, C_in, H, H)).astype(dtype)
-    layer = minicnn.Conv2D(C_in, C_out, K, stride=s, padding=p, dtype=dtype, rng=0)
+    layer = minicnn.Conv2D(C_in, C_out, K, stride=s, padding=p, dtype=dtype, rng=0, algorithm="im2col")
     OH, OW = layer.output_shape((C_in, H, H))[1:]
     dout = rng.standard_normal((BATCH, C_out, OH, OW)).astype(dtype)
     reps = args.reps
@@ -111,7 +116,59 @@ def bench_conv(shape, args, torch):
 
     if torch is not None:
         time_torch(torch, row, torch.nn.Conv2d(C_in, C_out, K, stride=s, padding=p), x, dout, reps)
+    if K == 3 and s == 1:
+        bench_winograd(row, layer, x, dout, reps)
     return row
+
+
+def winograd_error(x, W, padding, m):
+    """Winograd F(m x m, 3x3)'s float32 output error relative to the output's scale:
+    max |y32 - y64| / max |y64|, y64 a float64 direct (im2col) convolution of the same input."""
+    from minicnn.kernels import conv_fast, winograd_fast as wf
+    exact = conv_fast.conv_forward(x.astype(np.float64), W.astype(np.float64), None, 1, padding)[0]
+    y32 = wf.conv_forward(x, W, None, 1, padding, tile=m)[0]
+    return float(np.max(np.abs(y32 - exact)) / np.max(np.abs(exact)))
+
+
+def accuracy_table():
+    """err2 / err4 at every 3x3 stride-1 model shape (batch 4, He-initialised weights, N(0,1) input)."""
+    import minicnn
+    from minicnn.kernels import conv_fast
+    rows = []
+    for name, C_in, C_out, K, s, p, H in CONV_SHAPES:
+        if (K, s) == (3, 1):
+            layer = minicnn.Conv2D(C_in, C_out, K, padding=p, rng=0)
+            x = np.random.default_rng(0).standard_normal((4, C_in, H, H), dtype=np.float32)
+            row = {"layer": name, "shape": f"{C_in}->{C_out} @{H}"}
+            bench_winograd(row, layer, x, None, 0)
+            W = layer.params["W"]                     # the float32 im2col path, for scale
+            exact = conv_fast.conv_forward(x.astype(np.float64), W.astype(np.float64), None, 1, p)[0]
+            row["err_im2col"] = float(np.max(np.abs(conv_fast.conv_forward(x, W, None, 1, p)[0] - exact))
+                                      / np.max(np.abs(exact)))
+            rows.append(row)
+            print(f"  {name}: err2={row['err2']:.1e} err4={row['err4']:.1e}", flush=True)
+    return rows
+
+
+def bench_winograd(row, layer, x, dout, reps):
+    """Add Winograd F(2x2) and F(4x4) times and errors, and what algorithm="auto" picks."""
+    from minicnn.kernels import winograd_fast as wf
+    W, b, p = layer.params["W"], layer.params["b"], layer.padding
+    for m in (2, 4):
+        def fb():
+            _, saved = wf.conv_forward(x, W, b, 1, p, tile=m)
+            wf.conv_backward(dout, saved, W, 1, p, need_dx=layer.in_channels > 1, tile=m)
+        if reps:
+            row[f"wino{m}_fb"] = best_time(fb, reps) * 1e3
+        row[f"err{m}"] = winograd_error(x[:4], W, p, m)
+    if not reps:
+        return
+    tile = wf.auto_tile(layer.kernel_size, layer.stride, layer.in_channels, layer.out_channels, *dout.shape[2:])
+    row["auto"] = f"F{tile}" if tile else "im2col"
+    row["auto_fb"] = row[f"wino{tile}_fb"] if tile else row.get("fast_fb_nodx", row["fast_fb"])
+    if "torch_fb" in row:
+        row["w4/torch"] = row["wino4_fb"] / row["torch_fb"]
+        row["auto/torch"] = row["auto_fb"] / row["torch_fb"]
 
 
 def time_torch(torch, row, tlayer, x, dout, reps):
@@ -190,7 +247,8 @@ def bench_feature_layer(shape, args, torch):
 
 TABLES = {"conv": (CONV_SHAPES, bench_conv,
                    ["layer", "shape", "fast_fwd", "fast_fb", "fast_fb_nodx", "gemm3", "fb/gemm",
-                    "GF/s", "%gemm", "ref_fb", "x_ref", "torch_fwd", "torch_fb", "vs_torch"]),
+                    "GF/s", "%gemm", "ref_fb", "x_ref", "torch_fwd", "torch_fb", "vs_torch",
+                    "wino2_fb", "wino4_fb", "w4/torch", "auto", "auto/torch", "err2", "err4"]),
           "bn/relu/pool": (FEATURE_SHAPES, bench_feature_layer,
                            ["layer", "shape", "fast_fwd", "fast_fb", "ref_fb", "x_ref", "torch_fwd",
                             "torch_fb", "vs_torch"])}
@@ -205,7 +263,17 @@ def main(argv=None):
     ap.add_argument("--no-ref", action="store_true", help="skip the (slow) NumPy reference")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     ap.add_argument("--json", metavar="FILE", help="write all numbers to FILE")
+    ap.add_argument("--tables", nargs="+", choices=list(TABLES), default=list(TABLES),
+                    help="which tables to run")
+    ap.add_argument("--accuracy", action="store_true",
+                    help="only Winograd's float32 error at every 3x3 stride-1 shape (no timing)")
     args = ap.parse_args(argv)
+    if args.accuracy:
+        rows = accuracy_table()
+        print_table(rows, ["layer", "shape", "err_im2col", "err2", "err4"])
+        if args.json:
+            write_json(args.json, {"winograd_float32_error": rows})
+        return 0
     if args.quick:
         args.reps = min(args.reps, 2)
     torch = None
@@ -220,8 +288,11 @@ def main(argv=None):
     print(describe(info))
     print(f"GEMM throughput (4096x1024 @ 1024x256 float32): {args.gemm_gflops:.1f} GFLOP/s; "
           f"batch {BATCH}; times in ms (min of {args.reps})")
-    results = {"runtime": info, "gemm_gflops": args.gemm_gflops, "batch": BATCH}
-    for family, (shapes, bench, columns) in TABLES.items():
+    results = {"runtime": info, "gemm_gflops": args.gemm_gflops, "batch": BATCH,
+               "load_average_at_start": load_average()}
+    print(f"load average (other processes) at start: {results['load_average_at_start']}")
+    for family in args.tables:
+        shapes, bench, columns = TABLES[family]
         chosen = [s for s in shapes if args.only in s[0] and (not args.quick or s[0] in QUICK)]
         rows = []
         for shape in chosen:
@@ -232,6 +303,7 @@ def main(argv=None):
         print_table(rows, columns)
         results[family] = rows
     results["runtime"] = runtime_info()       # now with the threading layer actually used
+    results["load_average_at_end"] = load_average()
     if args.json:
         write_json(args.json, results)
     return 0

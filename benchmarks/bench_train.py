@@ -54,7 +54,7 @@ def _memory_mb():
     return cur, peak
 
 
-def _minicnn_step_fns(model_name, size, batch, lr=1e-3, stub=False):
+def _minicnn_step_fns(model_name, size, batch, lr=1e-3, stub=False, algorithm="auto"):
     import numpy as np
     import minicnn
     if stub:  # checks the harness before the model zoo works: Flatten -> Dense only
@@ -62,6 +62,7 @@ def _minicnn_step_fns(model_name, size, batch, lr=1e-3, stub=False):
     else:
         from minicnn import models
         model = models.build(model_name, (1, size, size), NUM_CLASSES, seed=0)
+        minicnn.layers.set_conv_algorithm(model, algorithm)
     opt = minicnn.Adam(model, lr=lr)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 1, size, size)).astype(np.float32)
@@ -123,7 +124,8 @@ def worker(spec):
     out["rss_after_import_mb"] = _memory_mb()[0]
     size, batch = spec["size"], spec["batch"]
     if spec["framework"] == "minicnn":
-        train_step, infer_step = _minicnn_step_fns(spec["model"], size, batch, stub=spec["stub"])
+        train_step, infer_step = _minicnn_step_fns(spec["model"], size, batch, stub=spec["stub"],
+                                                   algorithm=spec.get("algorithm", "auto"))
     else:
         train_step, infer_step = _torch_step_fns(spec["model"], size, batch, spec["threads"])
     step = infer_step if spec["mode"] == "infer" else train_step
@@ -175,14 +177,10 @@ def spawn(spec, native=False, timeout=3600):
 
 
 def machine_info(threads):
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    from _common import cpu_name, load_average
     import numpy
-    info = {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "python": platform.python_version(),
+    info = {"cpu": cpu_name(), "load_average_at_start": load_average(), "cores": os.cpu_count(),
+            "threads": threads, "python": platform.python_version(),
             "numpy": numpy.__version__, "platform": platform.platform(),
             "blas_env": {k: os.environ.get(k) for k in BLAS_VARS}}
     for mod in ("torch", "numba", "minicnn"):
@@ -208,12 +206,14 @@ def run(args):
         common.update(warmup=1, min_steps=2, max_steps=3, min_time=0.0)
     else:
         common.update(warmup=3, min_steps=5, max_steps=50, min_time=args.min_time)
-    variants = [("minicnn", False), ("minicnn", True), ("torch", False)]
-    if args.no_native:
-        variants.remove(("minicnn", True))
+    # (framework, native BLAS kernel, conv algorithm): the default algorithm ("auto") is what
+    # train_ratio reports, as before; the others are extra rows
+    variants = [("minicnn", False, "auto")] + [("minicnn", True, "auto")] * (not args.no_native)
+    variants += [("minicnn", False, a) for a in args.algorithms if a != "auto"] + [("torch", False, None)]
     report = {"machine": machine_info(threads), "batch_size": args.batch_size, "stub": args.stub,
               "results": [], "gemm": {}, "runtime": {},
-              "train_ratio": {}, "infer_ratio": {}, "train_ratio_native": {}, "infer_ratio_native": {}}
+              "train_ratio": {}, "infer_ratio": {}, "train_ratio_native": {}, "infer_ratio_native": {},
+              "train_ratio_by_algorithm": {}, "infer_ratio_by_algorithm": {}}
     if args.stub:
         print("STUB RUN: the minicnn numbers are for a Flatten-Dense stand-in, not the models")
     same = all(k not in os.environ for k in BLAS_VARS)
@@ -226,10 +226,12 @@ def run(args):
             key = f"{model}@{size}"
             row = {}
             for mode in ("train", "infer"):
-                for fw, native in variants:
+                for fw, native, algorithm in variants:
                     spec = dict(common, framework=fw, model=model, size=size, mode=mode)
+                    if algorithm:
+                        spec["algorithm"] = algorithm
                     r = spawn(spec, native=native)
-                    tag = fw + ("_native" if native else "")
+                    tag = fw + ("_native" if native else "") + (f"_{algorithm}" if algorithm not in (None, "auto") else "")
                     row[(mode, tag)] = r
                     report["results"].append(dict(spec, variant="native" if native else "as_is", **r))
                     msg = r.get("error") or (f"{r['images_per_s']:.1f} img/s, peak {r['peak_rss_mb']:.0f} MB"
@@ -240,6 +242,9 @@ def run(args):
                 report[f"{mode}_ratio"][key] = _ratio(ips.get("minicnn"), ips.get("torch"))
                 if not args.no_native:
                     report[f"{mode}_ratio_native"][key] = _ratio(ips.get("minicnn_native"), ips.get("torch"))
+                for a in ["auto"] + [a for a in args.algorithms if a != "auto"]:
+                    tag = "minicnn" + ("" if a == "auto" else f"_{a}")
+                    report[f"{mode}_ratio_by_algorithm"].setdefault(a, {})[key] = _ratio(ips.get(tag), ips.get("torch"))
     # first training step in a fresh process, after one run has warmed Numba's cache
     fs = dict(common, framework="minicnn", model="mini_resnet", size=64, mode="first_step")
     runs = [spawn(fs) for _ in range(2)]
@@ -263,11 +268,11 @@ def run(args):
 
 def print_table(rep):
     from _common import describe
-    res = {(r["model"], r["size"], r["mode"], r["framework"], r["variant"]): r
+    res = {(r["model"], r["size"], r["mode"], r["framework"], r["variant"], r.get("algorithm")): r
            for r in rep["results"] if "model" in r}
 
-    def get(model, size, mode, fw, variant, field):
-        return res.get((model, size, mode, fw, variant), {}).get(field)
+    def get(model, size, mode, fw, variant, field, algorithm="auto"):
+        return res.get((model, size, mode, fw, variant, algorithm if fw == "minicnn" else None), {}).get(field)
 
     keys = sorted({(r["model"], r["size"]) for r in rep["results"] if "model" in r},
                   key=lambda k: (MODELS.index(k[0]), k[1]))
@@ -285,6 +290,17 @@ def print_table(rep):
               f"| {_fmt(rep['infer_ratio'].get(k), '{:.2f}')} "
               f"| {_fmt(get(model, size, 'train', 'minicnn', 'as_is', 'peak_rss_mb'), '{:.0f}')} "
               f"| {_fmt(get(model, size, 'train', 'torch', 'as_is', 'peak_rss_mb'), '{:.0f}')} |")
+    algorithms = list(rep.get("train_ratio_by_algorithm", {}))
+    if len(algorithms) > 1:
+        print("\n| model @ size | " + " | ".join(f"train img/s {a} | ratio | peak MB" for a in algorithms) + " |")
+        print("|---|" + "---|---|---|" * len(algorithms))
+        for model, size in keys:
+            k = f"{model}@{size}"
+            print(f"| {k} | " + " | ".join(
+                f"{_fmt(get(model, size, 'train', 'minicnn', 'as_is', 'images_per_s', a))} "
+                f"| {_fmt(rep['train_ratio_by_algorithm'][a].get(k), '{:.2f}')} "
+                f"| {_fmt(get(model, size, 'train', 'minicnn', 'as_is', 'peak_rss_mb', a), '{:.0f}')}"
+                for a in algorithms) + " |")
     fs = rep["first_step_s"]
     print(f"\nfirst training step (mini_resnet@64, fresh process, Numba cache warm): "
           f"{_fmt(fs['warm'], '{:.2f}')} s (first process: {_fmt(fs['cold_or_warm'], '{:.2f}')} s)"
@@ -305,6 +321,8 @@ def main(argv=None):
     p.add_argument("--min-time", type=float, default=10.0, help="seconds of timed steps per measurement")
     p.add_argument("--quick", action="store_true", help="1 warm-up + 2-3 timed steps per measurement")
     p.add_argument("--no-native", action="store_true", help="skip the native-OpenBLAS-kernel runs")
+    p.add_argument("--algorithms", nargs="+", default=["auto", "im2col"], choices=["auto", "im2col", "winograd"],
+                   help="conv algorithms to time minicnn with (auto is always run: train_ratio)")
     p.add_argument("--stub", action="store_true",
                    help="minicnn side uses a Flatten-Dense stand-in (to test the harness only)")
     p.add_argument("--json", metavar="FILE", help="write all numbers to FILE")

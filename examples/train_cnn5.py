@@ -17,6 +17,7 @@ import os
 import minicnn
 from minicnn import models
 from minicnn.data import Augmenter
+from minicnn.layers import set_conv_algorithm
 from minicnn.training import evaluate, fit, format_report
 
 from _common import STOP_EXIT_CODES, load_split, parse_args, run
@@ -36,6 +37,7 @@ def main():
     train, val = load_split(args)                                                     # 1
     model = models.cnn5(input_shape=train.images.shape[1:],                           # 2
                         num_classes=len(train.classes), seed=args.seed)
+    set_conv_algorithm(model, args.algorithm)                # auto, or --algorithm im2col/winograd
     model.summary()
     optimizer = minicnn.Adam(model, lr=args.lr, weight_decay=WEIGHT_DECAY)
     history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size,   # 3

@@ -10,7 +10,7 @@ import os
 
 import numba
 
-from minicnn import _threading
+from minicnn import _threading, kernels
 from minicnn.data.cache import default_cache_dir
 from minicnn.kernels import conv_fast
 from minicnn.kernels.workspace import release_workspace, workspace_nbytes
@@ -22,6 +22,7 @@ ENV_VARS = {
     "OPENBLAS_THREAD_TIMEOUT": "set to 4 by minicnn unless you set it (idle BLAS threads sleep)",
     "NUMBA_NUM_THREADS": "read by Numba: threads of the parallel kernels and the conv workers",
     "OPENBLAS_NUM_THREADS": "read by OpenBLAS: threads of the matrix multiplies",
+    "MINICNN_KERNELS": "the kernels every thread starts on: fast (default) or reference",
     "MINICNN_CACHE_DIR": "where decoded image folders are cached (minicnn.data.cache)",
     "XDG_CACHE_HOME": "the cache's parent folder when MINICNN_CACHE_DIR is not set",
     "MINICNN_DEBUG": "the minicnn command shows full tracebacks (like --debug)",
@@ -52,6 +53,7 @@ def runtime_info():
 
     numba_threading_layer, numba_threads  Numba's parallel kernels
     conv_threads                          the convolution's worker threads (conv_fast.THREADS)
+    kernels                               the kernel backend in force here (minicnn.kernels.use)
     blas                                  the BLAS libraries loaded (threadpoolctl), with threads
     environment                           ENV_VARS as this process sees them (None = unset)
     set_by_minicnn                        the variables minicnn set because you had not
@@ -62,6 +64,7 @@ def runtime_info():
     return {"numba_threading_layer": _threading_layer(),
             "numba_threads": numba.get_num_threads(),
             "conv_threads": conv_fast.THREADS or numba.get_num_threads(),
+            "kernels": kernels.backend(),
             "blas": _blas_info(),
             "environment": {name: os.environ.get(name) for name in ENV_VARS},
             "set_by_minicnn": dict(_threading.APPLIED),

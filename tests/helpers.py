@@ -8,6 +8,8 @@ The layer contract checker (``CONTRACT_CHECKS``, ``check_contract``): what every
 container must do, written once. ``tests/test_contract.py`` runs it on every layer; a layer's
 own test file adds what is special about it. Also input makers (``away_from_kink``,
 ``distinct_values``) and the small data/figure helpers several test files share.
+``every_layer_models()``: small models holding every layer type, with random state (the export
+tests run them through ONNX and PyTorch).
 """
 import copy
 import importlib
@@ -260,3 +262,36 @@ def assert_png(path, size=None, tolerance=4):
         pixels = np.asarray(im.convert("RGB"))
     assert pixels.std() > 20, "the image is (almost) one colour"
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50, "too few colours: nothing drawn"
+
+
+def every_layer_models(dtype=None, seed=0):
+    """Two small models that between them hold every layer and container of minicnn.
+
+    Per-sample input (2, 13, 11): odd, non-square, so a swapped H/W or pad would show.
+    A: Conv2D (non-square kernel, stride and padding), BatchNorm2D, ReLU, MaxPool2D (padded,
+       overlapping), ResidualBlock.basic with a projection shortcut, a ResidualBlock with an
+       identity shortcut and no activation, Dropout, GlobalAvgPool2D, Flatten of (N, C), Dense.
+    B: Conv2D without padding, MaxPool2D with a non-square kernel and stride, Flatten of
+       (N, C, H, W), Dense, ReLU, Dropout, Dense.
+    Every parameter and running statistic is moved off its initial value (``perturb``: fresh
+    ones are 0 and 1, which would hide a swapped mean and variance or a missing bias).
+    """
+    import minicnn as mc
+    dtype = np.float32 if dtype is None else dtype
+    rng = np.random.default_rng(seed)
+    a = mc.Sequential([
+        mc.Conv2D(2, 6, (3, 5), stride=(2, 1), padding=(1, 2), dtype=dtype, rng=rng),   # (6, 7, 11)
+        mc.BatchNorm2D(6, eps=1e-3, dtype=dtype), mc.ReLU(dtype=dtype),
+        mc.MaxPool2D(3, stride=2, padding=1, dtype=dtype),                              # (6, 4, 6)
+        mc.ResidualBlock.basic(6, 8, stride=2, dtype=dtype, rng=rng),                   # (8, 2, 3)
+        mc.ResidualBlock(mc.Sequential([mc.Conv2D(8, 8, 3, padding=1, bias=False, dtype=dtype, rng=rng),
+                                        mc.BatchNorm2D(8, dtype=dtype)])),
+        mc.Dropout(0.3, dtype=dtype), mc.GlobalAvgPool2D(dtype=dtype),                  # (8,)
+        mc.Flatten(dtype=dtype), mc.Dense(8, 5, dtype=dtype, rng=rng)], input_shape=(2, 13, 11))
+    b = mc.Sequential([
+        mc.Conv2D(2, 4, 3, dtype=dtype, rng=rng), mc.ReLU(dtype=dtype),                 # (4, 11, 9)
+        mc.MaxPool2D((2, 3), stride=(1, 2), padding=1, dtype=dtype),                    # (4, 12, 5)
+        mc.Flatten(dtype=dtype), mc.Dense(240, 16, dtype=dtype, rng=rng), mc.ReLU(dtype=dtype),
+        mc.Dropout(0.5, dtype=dtype), mc.Dense(16, 3, dtype=dtype, rng=rng)], input_shape=(2, 13, 11))
+    return [perturb(a, rng), perturb(b, rng)]
+

@@ -20,6 +20,7 @@ def test_runtime_info_reports_what_applied(tmp_path, monkeypatch):
     monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path))
     info = mc.runtime_info()
     assert info["numba_threads"] >= 1 and info["conv_threads"] >= 1
+    assert info["kernels"] in ("fast", "reference")
     assert info["numba_threading_layer"].split()[0] in ("workqueue", "omp", "tbb")
     assert isinstance(info["blas"], list) and all("num_threads" in lib for lib in info["blas"])
     assert info["cache_dir"] == str(tmp_path)

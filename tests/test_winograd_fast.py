@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import minicnn
-from minicnn import Conv2D, Sequential
+from minicnn import Conv2D, Sequential, models
+from minicnn.layers import set_conv_algorithm
 from minicnn.gradcheck import check_layer
 from minicnn.kernels import conv_fast, winograd_fast as fast, winograd_ref as ref
 from test_winograd import SHAPES, conv_data
@@ -115,3 +116,20 @@ def test_auto_rule_and_errors(monkeypatch):
                           (dict(kernel_size=3, algorithm="fft"), "one of .*got 'fft'")]:
         with pytest.raises(ValueError, match=match):
             Conv2D(2, 4, **({"algorithm": "winograd"} | kwargs))
+
+
+def test_set_conv_algorithm_on_a_model():
+    model = models.build("mini_resnet", (1, 32, 32), 4, seed=0)
+    convs = []
+
+    def walk(layer):
+        convs.extend([layer] if isinstance(layer, Conv2D) else [])
+        for _, child in layer.children():
+            walk(child)
+    walk(set_conv_algorithm(model, "winograd"))
+    assert {c.algorithm for c in convs if c.kernel_size == (3, 3) and c.stride == (1, 1)} == {"winograd"}
+    assert {c.algorithm for c in convs if c.kernel_size != (3, 3) or c.stride != (1, 1)} == {"auto"}
+    walk(set_conv_algorithm(model, "im2col"))
+    assert all(c.algorithm == "im2col" for c in convs[len(convs) // 2:])
+    with pytest.raises(ValueError, match="got 'fast'"):
+        set_conv_algorithm(model, "fast")

@@ -16,7 +16,7 @@ import sys
 from minicnn import __version__
 
 COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare", "sweep",
-            "serve"]
+            "export", "serve"]
 
 
 class CLIError(Exception):

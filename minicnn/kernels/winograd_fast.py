@@ -16,7 +16,11 @@ changes is how the work is laid out:
 3. Memory stays bounded: the batch is cut into chunks (whole samples, or bands of tile rows
    of one large sample) whose V and M fit CHUNK_BYTES, in Workspace buffers reused every
    step; backward recomputes V from x instead of keeping it (one more input transform, and no
-   2.25-4x copy of every layer's input held between forward and backward).
+   2.25-4x copy of every layer's input held between forward and backward). The transformed
+   filters U (a*a, C_out, C), 4x the weights for F(4x4), share one buffer with backward's
+   flipped ones; each worker keeps its weight-gradient sum dU of the same size, and the
+   weight-gradient pass uses chunks up to that size (one chunk for the small images of wide
+   layers, so no partial sums).
 4. As in ``conv_fast``, the batch is split between worker threads, each with single-threaded
    BLAS and its own Workspace; the weight gradient's partial sums are added at the end.
 """
@@ -25,6 +29,7 @@ from numba import njit
 
 from minicnn.kernels import conv_fast as cf
 from minicnn.kernels.shapes import int_pair as pair
+from minicnn.kernels.workspace import shared_workspace
 from minicnn.kernels.winograd_ref import check_conv, tile_grid, winograd_matrices
 
 CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)
@@ -40,6 +45,22 @@ def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
     return DEFAULT_TILE
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _combine(out, B, i, src):
+    """out[:] = sum_k B[i, k] * src[k, :] over the nonzero B[i, k] (a vectorised row combination)."""
+    first = True
+    for k in range(B.shape[1]):
+        bik = B[i, k]
+        if bik != 0:
+            if first:
+                for q in range(out.shape[0]):
+                    out[q] = bik * src[k, q]
+            else:
+                for q in range(out.shape[0]):
+                    out[q] += bik * src[k, q]
+            first = False
+
+
 @njit(nogil=True, cache=True)
 def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
     """out[i*a + j, c, p] = sum_{k,l} B[i,k] B[j,l] src[n, c, ty*step + k - ph, tx*step + l - pw]
@@ -53,41 +74,23 @@ def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
     tmp = np.empty((a, t, P), src.dtype)      # B applied down the columns
     for c in range(C):
         for n in range(n0, n0 + nb):          # gather: zero outside the image
+            img = src[n, c]
             for ty in range(ty0, ty1):
-                for tx in range(TW):
-                    q = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW + tx
-                    for k in range(t):
-                        r = ty * step + k - ph
-                        for l in range(t):
+                q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
+                for k in range(t):
+                    r = ty * step + k - ph
+                    inside = 0 <= r < H
+                    for l in range(t):
+                        dkl = d[k, l]
+                        for tx in range(TW):
                             col = tx * step + l - pw
-                            d[k, l, q] = src[n, c, r, col] if 0 <= r < H and 0 <= col < W else 0
+                            dkl[q0 + tx] = img[r, col] if inside and 0 <= col < W else 0
         for i in range(a):                    # tmp = B d (down the columns), every tile at once
             for l in range(t):
-                first = True
-                for k in range(t):
-                    bik = B[i, k]
-                    if bik != 0:
-                        if first:
-                            for q in range(P):
-                                tmp[i, l, q] = bik * d[k, l, q]
-                        else:
-                            for q in range(P):
-                                tmp[i, l, q] += bik * d[k, l, q]
-                        first = False
+                _combine(tmp[i, l], B, i, d[:, l])
         for i in range(a):                    # out = tmp B^T (along the rows)
             for j in range(a):
-                o = out[i * a + j, c]
-                first = True
-                for l in range(t):
-                    bjl = B[j, l]
-                    if bjl != 0:
-                        if first:
-                            for q in range(P):
-                                o[q] = bjl * tmp[i, l, q]
-                        else:
-                            for q in range(P):
-                                o[q] += bjl * tmp[i, l, q]
-                        first = False
+                _combine(out[i * a + j, c], B, j, tmp[i])
     return out
 
 
@@ -102,44 +105,78 @@ def untile_transform(M, n0, nb, ty0, ty1, TW, AT, bias, y):
     h = np.empty((a, m, P), M.dtype)          # AT applied along each tile's rows
     Y = np.empty((m, m, P), M.dtype)
     for o in range(C_out):
-        for i in range(a):
+        for i in range(a):                    # h = M A, along the rows
             for v in range(m):
-                hv = h[i, v]
-                hv[:] = 0
-                for j in range(a):
-                    avj = AT[v, j]
-                    if avj != 0:
-                        Mk = M[i * a + j, o]
-                        for q in range(P):
-                            hv[q] += avj * Mk[q]
-        for u in range(m):
+                _combine(h[i, v], AT, v, M[i * a:(i + 1) * a, o])
+        for u in range(m):                    # Y = AT h, down the columns
             for v in range(m):
-                Yv = Y[u, v]
-                Yv[:] = bias[o]
-                for i in range(a):
-                    aui = AT[u, i]
-                    if aui != 0:
-                        hv = h[i, v]
-                        for q in range(P):
-                            Yv[q] += aui * hv[q]
-        for n in range(n0, n0 + nb):          # scatter, cropped
+                _combine(Y[u, v], AT, u, h[:, v])
+        for n in range(n0, n0 + nb):          # scatter, cropped, one output row at a time
             for ty in range(ty0, ty1):
-                for tx in range(TW):
-                    q = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW + tx
-                    for u in range(min(m, OH - ty * m)):
-                        for v in range(min(m, OW - tx * m)):
-                            y[n, o, ty * m + u, tx * m + v] = Y[u, v, q]
+                q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
+                for u in range(min(m, OH - ty * m)):
+                    row = y[n, o, ty * m + u]
+                    for v in range(m):
+                        Yuv = Y[u, v]
+                        for tx in range(TW):
+                            col = tx * m + v
+                            if col < OW:
+                                row[col] = Yuv[q0 + tx] + bias[o]
     return y
 
 
-def _chunks(n0, n1, TH, TW, per_tile):
-    """Chunks (a, nb, ty0, ty1): whole samples while their tiles fit CHUNK_BYTES, else one
+@njit(nogil=True, cache=True)
+def filter_transform(W, G, U):
+    """U[i*a + j, o, c] = (G W[o, c] G^T)[i, j]: W (C_out, C, 3, 3) -> U (a*a, C_out, C).
+    Vectorised along c; G with its columns reversed gives the flipped kernel's transform."""
+    C_out, C, r, _ = W.shape
+    a = G.shape[0]
+    w = np.empty((r, r, C), W.dtype)          # w[k, l, c] = W[o, c, k, l]
+    tmp = np.empty((a, r, C), W.dtype)        # G w, down the columns
+    for o in range(C_out):
+        for c in range(C):
+            for k in range(r):
+                for l in range(r):
+                    w[k, l, c] = W[o, c, k, l]
+        for i in range(a):
+            for l in range(r):
+                _combine(tmp[i, l], G, i, w[:, l])
+        for i in range(a):
+            for j in range(a):
+                _combine(U[i * a + j, o], G, j, tmp[i])
+    return U
+
+
+@njit(nogil=True, cache=True)
+def filter_transform_t(dU, G, dW):
+    """dW[o, c] = G^T dU[:, o, c] G (the adjoint of ``filter_transform``): dU (a*a, C_out, C)."""
+    C_out, C, r, _ = dW.shape
+    a = G.shape[0]
+    GT = np.ascontiguousarray(G.T)
+    h = np.empty((a, r, C), dW.dtype)         # dU G, along the rows
+    w = np.empty((r, r, C), dW.dtype)
+    for o in range(C_out):
+        for i in range(a):
+            for l in range(r):
+                _combine(h[i, l], GT, l, dU[i * a:(i + 1) * a, o])
+        for k in range(r):
+            for l in range(r):
+                _combine(w[k, l], GT, k, h[:, l])
+        for c in range(C):
+            for k in range(r):
+                for l in range(r):
+                    dW[o, c, k, l] = w[k, l, c]
+    return dW
+
+
+def _chunks(n0, n1, TH, TW, per_tile, budget):
+    """Chunks (a, nb, ty0, ty1): whole samples while their tiles fit ``budget`` bytes, else one
     sample in bands of tile rows."""
     per_sample = TH * TW * per_tile
-    if per_sample <= CHUNK_BYTES:
-        nb = max(1, min(n1 - n0, CHUNK_BYTES // per_sample))
+    if per_sample <= budget:
+        nb = max(1, min(n1 - n0, budget // per_sample))
         return [(a, min(nb, n1 - a), 0, TH) for a in range(n0, n1, nb)]
-    rows = max(1, CHUNK_BYTES // (TW * per_tile))
+    rows = max(1, budget // (TW * per_tile))
     return [(n, 1, r, min(r + rows, TH)) for n in range(n0, n1) for r in range(0, TH, rows)]
 
 
@@ -149,12 +186,9 @@ def _matrices(m, dtype):
 
 
 def _filters(W, G, ws, name):
-    """(a*a, C, C_out) stack Ut with Ut[i*a + j, c, o] = (G W[o, c] G^T)[i, j], in the Workspace
-    buffer ``name``: ``tile_transform`` with each filter as a one-tile sample, so that the
-    vectorised loops run along C_out. The GEMMs take U[k] = Ut[k].T (C_out, C) as a view."""
+    """U (a*a, C_out, C) = G W G^T per filter, in the Workspace buffer ``name``."""
     C_out, C = W.shape[:2]
-    Ut = ws.get(name, (G.shape[0] ** 2, C, C_out), W.dtype)                 # a*a, C, C_out
-    return tile_transform(np.ascontiguousarray(W), 0, C_out, 0, 1, 1, 3, 0, 0, G, Ut)
+    return filter_transform(W, G, ws.get(name, (G.shape[0] ** 2, C_out, C), W.dtype))
 
 
 def _correlate(src, U, bias, padding, m, out, ws, n0, n1):
@@ -164,7 +198,7 @@ def _correlate(src, U, bias, padding, m, out, ws, n0, n1):
     (kk, C_out, C), (OH, OW) = U.shape, out.shape[2:]
     TH, TW = tile_grid(OH, OW, m)
     b = np.zeros(C_out, src.dtype) if bias is None else bias.astype(src.dtype, copy=False)
-    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * src.itemsize):
+    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * src.itemsize, CHUNK_BYTES):
         P = nb * (ty1 - ty0) * TW
         V = tile_transform(src, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), src.dtype))
         Mt = np.matmul(U, V, out=ws.get("M", (kk, C_out, P), src.dtype))    # a*a, C_out, P
@@ -174,59 +208,61 @@ def _correlate(src, U, bias, padding, m, out, ws, n0, n1):
 def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4):
     """Same numbers as ``winograd_ref.conv_forward``: x (N, C, H, W), W (C_out, C, 3, 3) -> (out, saved)."""
     check_conv(W, stride)
-    ws = ws or cf.shared_workspace()
+    ws = ws or shared_workspace()
     x = np.ascontiguousarray(x)
     (N, C, H, Wd), (ph, pw) = x.shape, pair(padding)
     out = np.empty((N, W.shape[0], H + 2 * ph - 2, Wd + 2 * pw - 2), dtype=x.dtype)
-    U = _filters(W, _matrices(tile, x.dtype)[1], ws, "U").transpose(0, 2, 1)   # a*a, C_out, C
+    U = _filters(np.ascontiguousarray(W), _matrices(tile, x.dtype)[1], ws, "U")   # a*a, C_out, C
     cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1),
             cf._sample_ranges(N, N * x[0].size * 9))
     return out, (x, b is not None)
 
 
 def _weight_grad_share(dy, x, padding, m, ws, n0, n1):
-    """dUt (a*a, C, C_out) summed over samples n0..n1-1: V = BT d B of x against A dY AT of dout."""
+    """dU (a*a, C_out, C) summed over samples n0..n1-1: A dY AT of dout against V = BT d B of x."""
     AT, _, BT = _matrices(m, x.dtype)
     (N, C_out, OH, OW), C = dy.shape, x.shape[1]
     TH, TW = tile_grid(OH, OW, m)
     kk = (m + 2) ** 2
-    dUt = ws.get("dU", (kk, C, C_out), x.dtype)
+    dU = ws.get("dU", (kk, C_out, C), x.dtype)
     A = np.ascontiguousarray(AT.T)                                           # a, m
-    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * x.itemsize):
+    # chunks as large as dU itself (a filter-sized buffer exists anyway): for the small images of
+    # wide layers, one chunk per worker, so no partial sums to add
+    budget = max(CHUNK_BYTES, dU.nbytes)
+    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * x.itemsize, budget):
         P = nb * (ty1 - ty0) * TW
         V = tile_transform(x, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), x.dtype))
         dM = tile_transform(dy, a, nb, ty0, ty1, TW, m, 0, 0, A, ws.get("M", (kk, C_out, P), x.dtype))
-        dMt = dM.transpose(0, 2, 1)                                          # a*a, P, C_out
+        Vt = V.transpose(0, 2, 1)                                            # a*a, P, C
         if a == n0 and ty0 == 0:
-            np.matmul(V, dMt, out=dUt)
+            np.matmul(dM, Vt, out=dU)
         else:
-            dUt += np.matmul(V, dMt, out=ws.get("part", dUt.shape, x.dtype))
-    return dUt
+            dU += np.matmul(dM, Vt, out=ws.get("part", dU.shape, x.dtype))
+    return dU
 
 
 def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, tile=4):
     """Same numbers as ``winograd_ref.conv_backward``: dx (None if not need_dx), dW, db (None
     without a bias). dW and db are fresh arrays."""
     check_conv(W, stride)
-    ws = ws or cf.shared_workspace()
+    ws = ws or shared_workspace()
     x, has_bias = saved
     (ph, pw), (N, C), C_out = pair(padding), x.shape[:2], W.shape[0]
     dy = np.ascontiguousarray(dout)
     _, G, _ = _matrices(tile, W.dtype)
     ranges = cf._sample_ranges(N, N * dy[0].size * 9)
     parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1), ranges)
-    dUt = parts[0]                                                           # a*a, C, C_out
+    dU = parts[0]                                                            # a*a, C_out, C
     for p in parts[1:]:
-        dUt += p
-    # dW[o, c] = G^T dU[o, c] G: untile_transform with AT = G^T, each filter a one-tile sample
-    dW = untile_transform(dUt, 0, C_out, 0, 1, 1, np.ascontiguousarray(G.T), np.zeros(C, W.dtype),
-                          np.empty(W.shape, W.dtype))
+        dU += p
+    dW = filter_transform_t(dU, G, np.empty(W.shape, W.dtype))               # C_out, C, 3, 3
     db = dy.sum(axis=(0, 2, 3)) if has_bias else None
     dx = None
     if need_dx:
         dx = np.empty(x.shape, dtype=W.dtype)
         # the flipped, channel-swapped kernel's transform: G J W J G^T with J reversing the taps
-        Uf = _filters(W, np.ascontiguousarray(G[:, ::-1]), ws, "Uf")          # a*a, C, C_out
+        Uf = _filters(np.ascontiguousarray(W), np.ascontiguousarray(G[:, ::-1]), ws, "U")
+        Uf = Uf.transpose(0, 2, 1)                                           # a*a, C, C_out
         cf._map(lambda w, n0, n1: _correlate(dy, Uf, None, (2 - ph, 2 - pw), tile, dx, ws.worker(w), n0, n1),
                 ranges)
     return dx, dW, db

@@ -117,3 +117,19 @@ class Conv2D(Layer):
         if self.use_bias:
             self.grads["b"][...] = db
         return dx
+
+
+def set_conv_algorithm(model, algorithm):
+    """Set ``algorithm`` on every Conv2D in ``model`` (a layer or a container); returns model.
+
+    "winograd" goes only to the 3x3 stride-1 convolutions (a 7x7 stem keeps its own). The
+    examples' and benchmarks' ``--algorithm`` options use this to compare whole models.
+    """
+    if algorithm not in Conv2D.ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {Conv2D.ALGORITHMS}, got {algorithm!r}")
+    if isinstance(model, Conv2D) and (algorithm != "winograd"
+                                      or (model.kernel_size, model.stride) == ((3, 3), (1, 1))):
+        model.algorithm = algorithm
+    for _, child in model.children():
+        set_conv_algorithm(child, algorithm)
+    return model
