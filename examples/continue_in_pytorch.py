@@ -131,10 +131,12 @@ def main():
                   f"{time.perf_counter() - t0:.1f} s", flush=True)
         if args.max_steps and steps >= args.max_steps:
             break
+    elapsed = time.perf_counter() - t0
     torch_acc = torch_accuracy(module, x_val, y_val, rank, world, device)
     module = module.cpu()
-    seen_per_rank = [None] * world
+    seen_per_rank, times = [None] * world, [None] * world
     dist.all_gather_object(seen_per_rank, seen)
+    dist.all_gather_object(times, elapsed)
 
     if rank == 0:                                  # back to minicnn: one checkpoint, one writer
         info = {"world_size": world, "backend": dist.get_backend(), "steps": steps,
@@ -144,13 +146,16 @@ def main():
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         result = evaluate(back, val)                # minicnn's own forward pass
         back.metadata.update(continued_in_pytorch=info, val_accuracy=result["accuracy"])
-        save_checkpoint(args.out, back, back.metadata)
+        save_checkpoint(back, args.out, back.metadata)
         summary = {"val_accuracy_pytorch": torch_acc, "val_accuracy_minicnn": result["accuracy"],
                    "n_val": result["n"], "steps": steps, "world_size": world,
-                   "train_images_per_rank": seen_per_rank, "checkpoint": args.out}
+                   "train_images_per_rank": seen_per_rank, "checkpoint": args.out,
+                   "train_images_per_s": sum(seen_per_rank) / max(times)}
         if args.json:
             print(json.dumps(summary), flush=True)
         else:
+            print(f"trained on {sum(seen_per_rank)} images in {max(times):.1f} s "
+                  f"({summary['train_images_per_s']:.0f} images/s over {world} ranks)")
             print(f"validation accuracy: PyTorch {torch_acc:.4f}, minicnn {result['accuracy']:.4f} "
                   f"({result['n']} images); wrote {args.out}")
     dist.barrier()

@@ -99,6 +99,8 @@ def test_models_match_and_round_trip_bit_for_bit(torch, name, size):
     assert_same_state(model, via_state) and via_state.metadata == model.metadata
     ddp_state = {f"module.{k}": v for k, v in module.state_dict().items()}
     assert_same_state(model, from_torch(ddp_state, architecture=model))
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(to_torch(model))   # as on GPUs
+    assert_same_state(model, from_torch(synced))
 
 
 def test_training_in_torch_comes_back(torch, tmp_path):

@@ -96,7 +96,7 @@ def _spec_of(module, path, dtype):
             "in_channels": module.in_channels, "out_channels": module.out_channels,
             "kernel_size": list(module.kernel_size), "stride": list(module.stride),
             "padding": list(module.padding), "bias": module.bias is not None, **cfg}}
-    if isinstance(module, nn.BatchNorm2d):
+    if isinstance(module, (nn.BatchNorm2d, nn.SyncBatchNorm)):   # SyncBatchNorm: DDP on GPUs
         need(module.affine and module.track_running_stats and module.bias is not None,
              "minicnn's BatchNorm2D has gamma, beta and running statistics (affine=True, "
              "track_running_stats=True)")

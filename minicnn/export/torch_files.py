@@ -13,7 +13,7 @@
     probs = model(mini_resnet.standardize(uint8_images, mini_resnet.METADATA["preprocessing"])).softmax(1)
 
 A state_dict plus source rather than TorchScript: the module stays an ordinary, trainable
-``nn.Module`` whose code one can read, and TorchScript is in maintenance in PyTorch 2.
+``nn.Module`` whose code one can read (and PyTorch 2.13 deprecates ``torch.jit.script``).
 """
 import io
 import json
