@@ -25,7 +25,7 @@ CITED = "a Kaggle notebook cited by the report"
 PUBLISHED = [("CNN5 (report)", 0.938, REPORT), ("Mini-VGGNet (report)", 0.89, REPORT),
              ("Mini-ResNet (report)", 0.93, REPORT), ("VGG16 (Kaggle)", 0.9287, CITED),
              ("ResNet50 (Kaggle)", 0.77, CITED), ("6-conv CNN (Kaggle)", 0.7674, CITED)]
-COLORS = {"minicnn": "tab:blue", REPORT: "tab:orange", CITED: "tab:gray"}
+BAR_COLORS = {"minicnn": "tab:blue", REPORT: "tab:orange", CITED: "tab:gray"}
 
 
 def checkpoint_of(run):
@@ -102,7 +102,7 @@ def _bars(ax, rows, key, scale, xlabel, fmt):
     rows = [r for r in rows if r.get(key) is not None]
     y = np.arange(len(rows))
     values = [r[key] * scale for r in rows]
-    ax.barh(y, values, color=[COLORS[r["kind"]] for r in rows])
+    ax.barh(y, values, color=[BAR_COLORS[r["kind"]] for r in rows])
     ax.set_yticks(y, [r["name"] for r in rows])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
@@ -127,9 +127,9 @@ def plot_comparison(rows, path, title="minicnn runs vs the report"):
     flops.set_title("forward FLOPs per image")
     _bars(time, ours, "seconds", 1 / 60, "minutes", "{:.1f} min")
     time.set_title("training time (all epochs)")
-    fig.legend(handles=[Patch(color=COLORS["minicnn"], label="minicnn (this run, validation)"),
-                        Patch(color=COLORS[REPORT], label="the student report (test)"),
-                        Patch(color=COLORS[CITED], label="Kaggle notebooks cited by the report (test)")],
+    fig.legend(handles=[Patch(color=BAR_COLORS["minicnn"], label="minicnn (this run, validation)"),
+                        Patch(color=BAR_COLORS[REPORT], label="the student report (test)"),
+                        Patch(color=BAR_COLORS[CITED], label="Kaggle notebooks cited by the report (test)")],
                loc="outside lower center", ncols=3, fontsize=9)
     return save(fig, path)
 
