@@ -74,6 +74,6 @@ print(f"Conv2D in float32, x error: {rel_error(dx32, num32):.1e}   "
 # Output (python examples/gradcheck_walkthrough.py):
 #   dL/dx[0,1]  backward: -0.6971981196   (L(x+h) - L(x-h)) / 2h: -0.6971981197
 #   Dense  relative error  x: 3.5e-11   W: 9.0e-12
-#   Conv2D relative errors: {'x': '2.5e-10', 'W': '7.4e-11', 'b': '4.7e-11'}
-#   buggy Dense x error: 7.2e-01 (about 1e-7 or less means right; this is a bug)
-#   Conv2D in float32, x error: 1.3e-04   (rounding noise: a small bug could hide in it)
+#   Conv2D relative errors: {'x': '3.5e-10', 'W': '1.2e-10', 'b': '5.5e-11'}
+#   buggy Dense x error: 6.3e-01 (about 1e-7 or less means right; this is a bug)
+#   Conv2D in float32, x error: 1.6e-04   (rounding noise: a small bug could hide in it)

@@ -215,7 +215,7 @@ class ResidualBlock(Container):
         self._check_shapes(h.shape, s.shape, np.shape(x))
         z = h + s                                            # N,C,H,W
         y = np.maximum(z, 0) if self.activation else z
-        self.cache = y                                       # relu: y > 0 exactly where z > 0
+        self.cache = self._keep(y)                           # relu: y > 0 exactly where z > 0
         return y
 
     def backward(self, dout):

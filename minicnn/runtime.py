@@ -12,6 +12,7 @@ import numba
 
 from minicnn import _threading, kernels
 from minicnn.data.cache import default_cache_dir
+from minicnn import kernels
 from minicnn.kernels import conv_fast
 from minicnn.kernels.workspace import release_workspace, workspace_nbytes
 from minicnn.layers.base import LAYER_REGISTRY
@@ -26,6 +27,7 @@ ENV_VARS = {
     "MINICNN_CACHE_DIR": "where decoded image folders are cached (minicnn.data.cache)",
     "XDG_CACHE_HOME": "the cache's parent folder when MINICNN_CACHE_DIR is not set",
     "MINICNN_DEBUG": "the minicnn command shows full tracebacks (like --debug)",
+    "MINICNN_KERNELS": "default kernel backend, 'fast' or 'reference' (minicnn.kernels.use)",
 }
 
 __all__ = ["runtime_info", "release_workspace", "ENV_VARS"]
@@ -60,6 +62,7 @@ def runtime_info():
     conv_workspace_bytes                  scratch memory the convolutions keep between calls
     cache_dir                             where decoded image folders are cached
     layer_classes                         the names minicnn.load can rebuild (LAYER_REGISTRY)
+    kernels                               the kernel backend in force here (minicnn.kernels.use)
     """
     return {"numba_threading_layer": _threading_layer(),
             "numba_threads": numba.get_num_threads(),
@@ -70,4 +73,5 @@ def runtime_info():
             "set_by_minicnn": dict(_threading.APPLIED),
             "conv_workspace_bytes": workspace_nbytes(),
             "cache_dir": os.path.abspath(default_cache_dir()),
-            "layer_classes": sorted(LAYER_REGISTRY)}
+            "layer_classes": sorted(LAYER_REGISTRY),
+            "kernels": kernels.backend()}

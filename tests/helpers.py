@@ -195,7 +195,8 @@ def check_dtypes(make, x, training, tol=None):
 
 def check_errors(make, x, any_rank=False, training=False, tol=None):
     """Bad input is a ValueError saying what was expected and what came; backward before any
-    forward is a BackwardError; a dout of the wrong shape names the expected one."""
+    forward, or after one under ``no_grad()`` (which keeps no cache), is a BackwardError; a dout
+    of the wrong shape names the expected one."""
     layer = make(np.float32)
     with pytest.raises(mc.BackwardError, match="before forward"):
         layer.backward(np.ones((1,), np.float32))
@@ -208,6 +209,12 @@ def check_errors(make, x, any_rank=False, training=False, tol=None):
         for mode in (False, True):
             with pytest.raises(ValueError, match=message):
                 layer.forward(value, training=mode)
+    with mc.no_grad():                                    # no cache kept, so no backward
+        y = layer.forward(x.astype(np.float32))
+    assert all(m.cache is None for m in layers_in(layer)), "a cache kept under no_grad()"
+    with pytest.raises(mc.BackwardError, match="no_grad"):
+        layer.backward(np.ones(y.shape, np.float32))
+    assert np.array_equal(layer.forward(x.astype(np.float32)), y)
     y = layer.forward(x.astype(np.float32), training=training)
     wrong = np.ones((y.shape[0] + 1,) + y.shape[1:], np.float32)
     with pytest.raises(ValueError, match=r"expects dout of shape " + str(y.shape).replace("(", r"\(")

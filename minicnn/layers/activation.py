@@ -33,7 +33,7 @@ class ReLU(Layer):
     def forward(self, x, training=False):
         x = _check_any_rank(self, x)
         y = np.maximum(x, 0)
-        self.cache = y  # y > 0 exactly where x > 0: the mask, without storing one
+        self.cache = self._keep(y)  # y > 0 exactly where x > 0: the mask, without storing one
         return y
 
     def backward(self, dout):
@@ -70,11 +70,11 @@ class Dropout(Layer):
     def forward(self, x, training=False):
         x = _check_any_rank(self, x)
         if not training:
-            self.cache = (x.shape, None)                                   # the identity
+            self.cache = self._keep((x.shape, None))                       # the identity
             return x
         keep = self.rng.random(x.shape, dtype=self.dtype) >= self.rate      # bool, same shape as x
         mask = keep * self.dtype.type(1.0 / (1.0 - self.rate))             # 0 or 1/(1-rate)
-        self.cache = (x.shape, mask)
+        self.cache = self._keep((x.shape, mask))
         return x * mask
 
     def backward(self, dout):

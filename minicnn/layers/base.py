@@ -16,21 +16,25 @@ Rules (``tests/helpers.py: check_contract`` holds every layer and container to t
 - ``backward(dout)`` is the exact gradient of the last ``forward``, in whichever mode it ran:
   training (batch statistics, dropout masks) or inference (BatchNorm2D and Dropout are then
   fixed affine maps, and that is what backward differentiates; Grad-CAM relies on it). The
-  cache holds references, not copies: activations stay alive until the next forward.
+  cache holds references, not copies: activations stay alive until the next forward. Under
+  ``with minicnn.no_grad():`` forward keeps no cache (prediction without that memory).
 - ``backward`` never writes into ``dout``, into ``x`` or into anything ``forward`` cached, so it
   can run twice with the same answer. It overwrites ``grads`` (never accumulates) in the same
   arrays: ``grads`` and ``params`` keep their identity, as optimizers hold them.
 - ``from_config(get_config())`` rebuilds the layer; ``minicnn.load`` of a saved one gives the same
   outputs.
 - Bad input raises ``ValueError`` saying what was expected and what came; ``backward`` before
-  any ``forward`` raises ``BackwardError``.
+  any ``forward`` (or after one under ``no_grad``) raises ``BackwardError``.
 - The arithmetic of Conv2D, BatchNorm2D and MaxPool2D runs in the kernels selected with
   ``minicnn.kernels.use`` ("fast" Numba by default, or the "reference" NumPy to read).
 """
 import contextlib
+import contextvars
 import threading
 
 import numpy as np
+
+_RECORDING = contextvars.ContextVar("minicnn_recording", default=True)
 
 #: Every Layer subclass, by class name; ``minicnn.load`` rebuilds models from it. A name belongs
 #: to one class: a second class called ``Dense`` is refused (it would silently change what every
@@ -51,7 +55,19 @@ def register_layer(cls):
 
 
 class BackwardError(RuntimeError, ValueError):
-    """``backward`` was called when it cannot run: there was no forward yet."""
+    """``backward`` was called when it cannot run: no forward yet, or only under ``no_grad``."""
+
+
+class no_grad:
+    """``with minicnn.no_grad():`` forwards keep no backward cache, as in PyTorch: prediction
+    without holding every activation until the next forward. Per thread, like kernels.use."""
+
+    def __enter__(self):
+        self._token = _RECORDING.set(False)
+        return self
+
+    def __exit__(self, *exc):
+        _RECORDING.reset(self._token)
 
 
 def as_dtype(dtype):
@@ -152,6 +168,10 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
     # ---- helpers for subclasses ---------------------------------------------------------
+    def _keep(self, cache):
+        """What forward stores as ``self.cache``: ``cache``, or None under ``no_grad()``."""
+        return cache if _RECORDING.get() else None
+
     def _new_array(self, value, shape):
         """``value`` (an array, or a function of no arguments making the initial one) as a
         contiguous array of ``self.dtype``; under ``deferred_init()`` zeros of ``shape`` instead."""
@@ -200,7 +220,8 @@ class Layer:
         """Validate the upstream gradient against the forward output ``shape``."""
         name = type(self).__name__
         if self.cache is None:
-            raise BackwardError(f"{name}.backward called before forward")
+            raise BackwardError(f"{name}.backward called before forward (or after a forward "
+                                f"under minicnn.no_grad(), which keeps nothing for backward)")
         if not isinstance(dout, np.ndarray) or dout.shape != tuple(shape):
             got = dout.shape if isinstance(dout, np.ndarray) else type(dout).__name__
             raise ValueError(f"{name}.backward expects dout of shape {tuple(shape)} "

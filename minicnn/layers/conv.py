@@ -105,7 +105,7 @@ class Conv2D(Layer):
         kernel, kw = self._kernel(x.shape)
         y, saved = kernel.conv_forward(x, self.params["W"], self.params.get("b"), self.stride,
                                        self.padding, **kw)
-        self.cache = (saved, y.shape, kernel, kw)  # the same in both modes
+        self.cache = self._keep((saved, y.shape, kernel, kw))  # the same in both modes
         return y
 
     def backward(self, dout):

@@ -32,7 +32,7 @@ class Dense(Layer):
         x = self._check_input(x, "NF", channels=self.in_features)
         y = x @ self.params["W"]  # (N, out)
         y += self.params["b"]
-        self.cache = x  # the same in both modes
+        self.cache = self._keep(x)  # the same in both modes
         return y
 
     def backward(self, dout):
@@ -74,7 +74,7 @@ class Flatten(Layer):
             raise ValueError(f"Flatten expects input of shape (N, ...) with at least 2 dimensions, "
                              f"got shape {x.shape}")
         x = self._check_input(x, "N" + "*" * (x.ndim - 1) if isinstance(x, np.ndarray) else "N*")
-        self.cache = x.shape
+        self.cache = self._keep(x.shape)
         return x.reshape(x.shape[0], -1)  # (N, d1*d2*...)
 
     def backward(self, dout):

@@ -60,7 +60,7 @@ class BatchNorm2D(Layer):
             shift = (beta - mean * scale).astype(self.dtype)                          # (C,)
             y = np.multiply(x, scale[:, None, None])  # (C, 1, 1) broadcasts over (N, C, H, W)
             y += shift[:, None, None]
-            self.cache = ("inference", x, mean, inv_std)
+            self.cache = self._keep(("inference", x, mean, inv_std))
             return y
         m = n * h * w
         if m < 2:
@@ -70,7 +70,7 @@ class BatchNorm2D(Layer):
         mom = self.momentum
         self.buffers["running_mean"][:] = (1 - mom) * self.buffers["running_mean"] + mom * mean
         self.buffers["running_var"][:] = (1 - mom) * self.buffers["running_var"] + mom * var * m / (m - 1)
-        self.cache = ("training", x, mean, var)
+        self.cache = self._keep(("training", x, mean, var))
         return y
 
     def backward(self, dout):

@@ -50,7 +50,7 @@ class MaxPool2D(Layer):
         x = self._check_input(x, "NCHW")
         self._out_hw(x.shape[2], x.shape[3], x.shape)  # the window must fit
         y, argmax = kernels.get("pool").maxpool_forward(x, self.kernel_size, self.stride, self.padding)
-        self.cache = (x.shape, argmax)
+        self.cache = self._keep((x.shape, argmax))
         return y
 
     def backward(self, dout):
@@ -88,7 +88,7 @@ class GlobalAvgPool2D(Layer):
 
     def forward(self, x, training=False):
         x = self._check_input(x, "NCHW")
-        self.cache = x.shape
+        self.cache = self._keep(x.shape)
         return x.mean(axis=(2, 3), dtype=self.dtype)  # (N, C)
 
     def backward(self, dout):

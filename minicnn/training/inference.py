@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from minicnn.data import Standardizer, load_image
+from minicnn.layers import no_grad
 from minicnn.losses import softmax
 from minicnn.training.checkpoint import load_checkpoint
 
@@ -36,10 +37,12 @@ def make_transform(preprocessing, dtype=np.float32):
 
 
 def logits_in_batches(model, images, transform, batch_size=64):
-    """Inference-mode forward over ``images`` (N, C, H, W) in batches; returns logits (N, K)."""
+    """Inference-mode forward over ``images`` (N, C, H, W) in batches; returns logits (N, K).
+    Under ``no_grad``: no layer keeps its activations for a backward that will not come."""
     out = []
-    for start in range(0, len(images), batch_size):
-        out.append(model.forward(transform(images[start:start + batch_size]), training=False))
+    with no_grad():
+        for start in range(0, len(images), batch_size):
+            out.append(model.forward(transform(images[start:start + batch_size]), training=False))
     return np.concatenate(out, axis=0)
 
 

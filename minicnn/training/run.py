@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from minicnn.data import Standardizer
+from minicnn.layers import no_grad
 from minicnn.losses import softmax_cross_entropy
 from minicnn.optim import Adam
 from minicnn.training import checkpoint as ckpt
@@ -172,7 +173,8 @@ class Run:
     def _loss_limit(self):
         """DIVERGENCE_FACTOR x max(ln K, the loss of the current model on the first batch)."""
         xb, yb = self.x[:self.batch_size], self.y[:self.batch_size]
-        logits = self.model.forward(self.transform(xb), training=False)
+        with no_grad():
+            logits = self.model.forward(self.transform(xb), training=False)
         start = float(softmax_cross_entropy(logits, yb)[0])
         k = max(logits.shape[1], 2)
         return DIVERGENCE_FACTOR * max(math.log(k), start if math.isfinite(start) else 0.0)

@@ -16,6 +16,7 @@ their ``grads`` and ``cache`` overwritten (as by any backward).
 """
 import numpy as np
 
+from minicnn.layers import no_grad
 from minicnn.losses import softmax
 from minicnn.viz._plot import display_image, new_figure, save, show_image
 from minicnn.viz.walk import as_batch, conv_units, flat_layers
@@ -56,8 +57,9 @@ class CAMPass:
         t = find_layer(layers, layer)
         self.layer_name = f"{layers[t][0]} ({type(layers[t][1]).__name__})"
         a = x
-        for _, obj in layers[:t + 1]:
-            a = obj.forward(a, training=False)
+        with no_grad():                                     # no backward reaches these layers
+            for _, obj in layers[:t + 1]:
+                a = obj.forward(a, training=False)
         if a.ndim != 4:
             raise ValueError(f"Grad-CAM needs a (N, K, h, w) feature map; layer {self.layer_name} "
                              f"outputs shape {a.shape}")

@@ -8,7 +8,7 @@ BatchNorm2D/ReLU right after it, or a residual block.
 import numpy as np
 
 from minicnn.containers import ResidualBlock, Sequential
-from minicnn.layers import BatchNorm2D, Conv2D, ReLU
+from minicnn.layers import BatchNorm2D, Conv2D, ReLU, no_grad
 
 
 def flat_layers(model, prefix=""):
@@ -36,9 +36,10 @@ def forward_trace(model, x):
     """Inference-mode forward, unit by unit: [(name, layer, output)] for input ``x``."""
     a = as_batch(x)
     trace = []
-    for name, layer in flat_layers(model):
-        a = layer.forward(a, training=False)
-        trace.append((name, layer, a))
+    with no_grad():                                         # no backward follows: keep no caches
+        for name, layer in flat_layers(model):
+            a = layer.forward(a, training=False)
+            trace.append((name, layer, a))
     return trace
 
 
