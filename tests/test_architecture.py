@@ -83,6 +83,15 @@ def test_imports_point_down():
     assert not wrong, "imports that point up (see the ranks in this file):\n  " + "\n  ".join(wrong)
 
 
+def test_layers_and_fast_kernels_do_not_borrow_from_the_reference_kernels():
+    """A reference kernel is a page to read; what it shares with its fast twin lives in a common
+    module (kernels/shapes.py, kernels/winograd_tables.py), so either can change alone."""
+    wrong = [f"{name} imports {t}" for name, deps in GRAPH.items() for t in deps
+             if t.startswith("minicnn.kernels.") and t.endswith("_ref")
+             and (name.startswith("minicnn.layers") or name.endswith(("_fast", "_gather")))]
+    assert not wrong, wrong
+
+
 def test_library_never_imports_the_cli():
     wrong = [f"{name} imports {t}" for name, deps in GRAPH.items() for t in deps
              if t.startswith("minicnn.cli") and not name.startswith(("minicnn.cli", "minicnn.__main__"))]

@@ -25,6 +25,7 @@ import minicnn as mc
 from minicnn import models
 from minicnn.data import Standardizer
 from minicnn.export import to_onnx
+from minicnn.layers.base import LAYER_REGISTRY
 from minicnn.losses import softmax
 
 from helpers import every_layer_models, need, perturb
@@ -136,22 +137,25 @@ def test_newer_opset_on_request(ort, tmp_path):
         to_onnx(model, None, opset=11)
 
 
-class Tanh(mc.Layer):
-    """A layer minicnn's exporter does not know."""
+@pytest.fixture
+def unexportable():
+    """A layer class the exporter does not know, taken out of the layer registry afterwards."""
+    class ExportTestTanh(mc.Layer):
+        def forward(self, x, training=False):
+            return np.tanh(x)
+    yield ExportTestTanh
+    LAYER_REGISTRY.pop("ExportTestTanh", None)
 
-    def forward(self, x, training=False):
-        return np.tanh(x)
 
-
-def test_unsupported_layer_is_named_and_nothing_is_written(ort, tmp_path):
-    model = mc.Sequential([mc.Conv2D(1, 2, 3), mc.Sequential([mc.ReLU(), Tanh()]), mc.Flatten()],
-                          input_shape=(1, 5, 5))
+def test_unsupported_layer_is_named_and_nothing_is_written(ort, tmp_path, unexportable):
+    model = mc.Sequential([mc.Conv2D(1, 2, 3), mc.Sequential([mc.ReLU(), unexportable()]),
+                           mc.Flatten()], input_shape=(1, 5, 5))
     path = tmp_path / "m.onnx"
-    with pytest.raises(ValueError, match=r"layer 1\.1 \(Tanh\) has no ONNX form"):
+    with pytest.raises(ValueError, match=r"layer 1\.1 \(ExportTestTanh\) has no ONNX form"):
         to_onnx(model, path)
     assert os.listdir(tmp_path) == []                              # no file, no temporary file
     path.write_bytes(b"an older export")
-    with pytest.raises(ValueError, match="Tanh"):
+    with pytest.raises(ValueError, match="ExportTestTanh"):
         to_onnx(model, path)
     assert path.read_bytes() == b"an older export" and os.listdir(tmp_path) == ["m.onnx"]
 
@@ -177,10 +181,10 @@ def test_cli_export_matches_minicnn_predict(ort, tmp_path, capsys):
             "preprocessing": preprocessing_for(2, rng)}
     model.save(tmp_path / "best.npz", metadata=meta)
     assert main(["export", "--checkpoint", str(tmp_path / "best.npz"), "--format", "onnx",
-                 "--out", str(tmp_path / "m.onnx")]) == 0
+                 "--out", str(tmp_path / "new" / "m.onnx")]) == 0           # makes the folder
     assert "pixels -> probabilities, opset 13, IR version 7" in capsys.readouterr().out
     pixels = rng.integers(0, 256, (6, 2, 13, 11), dtype=np.uint8)
-    got = session(ort, tmp_path / "m.onnx").run(None, {"pixels": pixels})[0]
+    got = session(ort, tmp_path / "new" / "m.onnx").run(None, {"pixels": pixels})[0]
     want = predict(str(tmp_path / "best.npz"), pixels)
     assert rel_err(got, want) < 1e-4 and (got.argmax(1) == want.argmax(1)).all()
     assert main(["export", "--checkpoint", str(tmp_path / "best.npz"), "--format", "torch",

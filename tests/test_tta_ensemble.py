@@ -115,3 +115,16 @@ def test_cli_ensemble_and_tta(tmp_path, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     first_two = predict_ensemble([_model(16, 2), _model(24, 3)], paths[:2], tta=True)  # per_batch
     assert [d["probability"] for d in lines] == pytest.approx(first_two.max(axis=1), abs=1e-12)
+
+
+@pytest.mark.slow
+def test_the_readme_table_is_what_the_example_prints():
+    import subprocess
+    import sys
+    root = os.path.join(os.path.dirname(__file__), os.pardir)
+    out = subprocess.run([sys.executable, os.path.join(root, "examples", "tta_ensemble.py")],
+                         capture_output=True, text=True, check=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": root}).stdout
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    readme = open(os.path.join(root, "README.md"), encoding="utf-8").read()
+    assert len(table) == 8 and all(line in readme for line in table)

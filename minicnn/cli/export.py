@@ -10,6 +10,8 @@ metadata are in the file's metadata_props. Torch: ``OUT`` holds the state_dict a
 ``.py`` the module code (``load()`` returns the nn.Module); neither needs minicnn.
 See docs/scale-out.md.
 """
+import os
+
 from minicnn.cli import CLIError
 
 
@@ -30,6 +32,7 @@ def register(subparsers):
 def run(args):
     from minicnn.training import load_checkpoint  # lazy: keeps `minicnn --help` instant
     model = load_checkpoint(args.checkpoint)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if args.format == "torch":
         if args.no_preprocessing or args.logits or args.opset is not None:
             raise CLIError("--no-preprocessing, --logits and --opset apply to --format onnx only")

@@ -21,7 +21,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from minicnn.data.decode import to_8bit
+from minicnn.data.decode import open_image, to_8bit
 from minicnn.data.duplicates import (NEAR_THRESHOLD, THUMB_SIZE, connected_groups, equal_pairs,
                                      has_near, near_pairs, phash, pixel_digest, to_gray)
 from minicnn.data.folders import load_folder, parallel_map, scan_folder
@@ -36,7 +36,7 @@ def _fingerprint(full):
     try:
         with open(full, "rb") as f:
             data = f.read()
-        with Image.open(io.BytesIO(data)) as im:
+        with open_image(io.BytesIO(data), name=full) as im:
             im = to_8bit(im)
             a = np.asarray(im)                                      # H,W or H,W,3 uint8
             thumb = im.convert("L").resize((THUMB_SIZE, THUMB_SIZE), Image.BILINEAR)

@@ -5,13 +5,16 @@ inside the data folder (treat it as read-only). One file per (folder, image_size
 ``<folder name>-<16 hex>.npz``, so a changed folder overwrites its old entry instead of piling up.
 
 What makes an entry valid: its ``key``, a SHA-256 over the format version, the Pillow version,
-image_size, color, and every file's relative path, size in bytes and mtime (ns). Adding, removing,
-replacing or touching a file changes the key and the folder is decoded again.
+image_size, color, and every file's relative path, label and a BLAKE2b hash of its bytes.
+Adding, removing, moving or changing a file changes the key and the folder is decoded again.
+Sizes and modification times are not trusted: ``cp -p``, ``rsync -t``, archive extraction and
+FAT's 2-second clock all rewrite a file while keeping both, and a cache must never change what
+the data says. Hashing reads every file (about 0.3 s per 100 MB), a small price next to decoding.
 
 Safety: entries are plain ``.npz`` written with ``np.savez`` and read with
 ``allow_pickle=False`` (strings are stored as fixed-width unicode arrays), so a cache file can
-hold only arrays, never code. Writes go to a temporary file that is then renamed over the entry
-(``os.replace`` is atomic), so a crash never leaves a half-written entry.
+hold only arrays, never code. Writes go through ``minicnn.atomic`` (a temporary file renamed over
+the entry), so a crash never leaves a half-written entry.
 """
 import hashlib
 import json
@@ -23,7 +26,7 @@ import PIL
 
 from minicnn.atomic import atomic_write
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2          #: 2: files identified by a hash of their bytes, not size and mtime
 
 
 def default_cache_dir():
@@ -46,11 +49,14 @@ def entry_path(folder, image_size, color, cache_dir=None):
 
 
 def content_key(files, image_size, color):
-    """files: list of (relative path, label, absolute path). Stats each file (size, mtime_ns)."""
+    """files: list of (relative path, label, absolute path). Hashes each file's bytes."""
     listing = []
     for rel, label, full in files:
-        st = os.stat(full)
-        listing.append([rel, int(label), st.st_size, st.st_mtime_ns])
+        h = hashlib.blake2b(digest_size=16)
+        with open(full, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        listing.append([rel, int(label), h.hexdigest()])
     return _sha({"format": CACHE_FORMAT, "pillow": PIL.__version__, "image_size": int(image_size),
                  "color": color, "files": listing})
 

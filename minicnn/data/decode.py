@@ -14,6 +14,12 @@ Every loader (``load_folder``, the bundle builder, ``predict`` through ``load_im
 4. Resize to ``image_size x image_size`` with Pillow ``BILINEAR`` (antialiased: when shrinking,
    Pillow widens the triangle filter to cover every source pixel). Non-square images are
    stretched, as Keras' ``image_dataset_from_directory`` does. EXIF orientation is ignored.
+
+Hostile files: an image of more than MAX_PIXELS pixels (after JPEG's draft reduction) is
+refused from its header, before decoding, so a small decompression bomb costs nothing; 16-bit
+and float images are converted band by band (no full-size float64 copy), so one decode needs a
+few bytes per input pixel at most; a float image with NaN or infinite pixels is refused (it
+would otherwise stretch to an all-black picture). Each is a ValueError naming the file.
 """
 import os
 
@@ -26,7 +32,9 @@ from minicnn.kernels.shapes import positive_int
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff")
 RESIZE_METHOD = "Pillow BILINEAR (antialiased), JPEG draft downscaling, non-square stretched"
 
+MAX_PIXELS = 1 << 25     #: 33.5 M pixels (e.g. 5792 x 5792); MRI scans are well under 1 M
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I;16S")
+_BAND = 256              #: rows converted at a time
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
@@ -41,13 +49,22 @@ def to_8bit(im):
     if im.mode in ("L", "RGB"):
         return im
     if im.mode in _SIXTEEN_BIT or im.mode in ("I", "F"):
-        a = np.asarray(im).astype(np.float64)
-        if im.mode != "F" and a.min() >= 0 and a.max() <= 65535:
-            a = a * (255.0 / 65535.0)                    # full 16-bit range -> 0..255
-        else:
-            lo, hi = a.min(), a.max()
-            a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
-        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
+        a = np.asarray(im)                                # H,W: uint16, int32 or float32
+        if im.mode == "F" and not np.isfinite(a).all():
+            raise ValueError("the image has NaN or infinite pixel values")
+        lo, hi = float(a.min()), float(a.max())
+        sixteen = im.mode != "F" and lo >= 0 and hi <= 65535
+        out = np.empty(a.shape, dtype=np.uint8)
+        for r in range(0, a.shape[0], _BAND):            # a band of rows at a time, in float64
+            band = a[r:r + _BAND].astype(np.float64)
+            if sixteen:
+                band *= 255.0 / 65535.0                   # full 16-bit range -> 0..255
+            elif hi > lo:
+                band = (band - lo) * (255.0 / (hi - lo))  # stretch min..max -> 0..255
+            else:
+                band[...] = 0
+            out[r:r + _BAND] = np.clip(np.rint(band), 0, 255)
+        return Image.fromarray(out, "L")
     if im.mode in _ALPHA_MODES or (im.mode == "P" and "transparency" in im.info):
         rgba = np.asarray(im.convert("RGBA")).astype(np.float32)      # H,W,4
         rgb = rgba[..., :3] * (rgba[..., 3:] / 255.0)                  # over black
@@ -58,21 +75,50 @@ def to_8bit(im):
 def load_image(path, image_size=64, color="grayscale"):
     """Read one image file -> uint8 (C, image_size, image_size), C = 1 (grayscale) or 3 (rgb).
 
-    Raises OSError (or ValueError) if the file cannot be decoded.
+    Raises ValueError naming the file if it cannot be decoded (FileNotFoundError if missing).
     """
     check_color(color)
     image_size = positive_int(image_size, "image_size")
     mode = "L" if color == "grayscale" else "RGB"
-    with Image.open(path) as im:
-        if im.format == "JPEG":
-            im.draft(mode, (image_size, image_size))   # decode at 1/2, 1/4 or 1/8 if still big enough
-        im = to_8bit(im)
-        if im.mode != mode:
-            im = im.convert(mode)
-        if im.size != (image_size, image_size):
-            im = im.resize((image_size, image_size), Image.BILINEAR)
-        a = np.asarray(im, dtype=np.uint8)
+    with open_image(path, mode, image_size) as im:
+        try:
+            im = to_8bit(im)                            # decodes the pixels
+            if im.mode != mode:
+                im = im.convert(mode)
+            if im.size != (image_size, image_size):
+                im = im.resize((image_size, image_size), Image.BILINEAR)
+            a = np.asarray(im, dtype=np.uint8)
+        except MemoryError:
+            raise
+        except Exception as e:  # a truncated or corrupt file: Pillow raises many kinds
+            raise ValueError(f"{os.fspath(path)}: cannot decode this image "
+                             f"({type(e).__name__}: {e})") from None
     if a.ndim == 2:
         return a[None].copy()                          # H,W -> 1,H,W
     return np.ascontiguousarray(a.transpose(2, 0, 1))  # H,W,3 -> 3,H,W
+
+
+def open_image(file, mode=None, image_size=None, name=None):
+    """``Image.open(file)`` refusing, before decoding, images larger than MAX_PIXELS.
+
+    With ``mode`` and ``image_size``, a JPEG is first asked for a reduced decode (``draft``).
+    ``file`` is a path or a file object (then ``name`` names it in errors).
+    """
+    name = name or os.fspath(file)
+    if isinstance(file, (str, os.PathLike)) and not os.path.exists(file):
+        raise FileNotFoundError(f"image {name} does not exist")
+    try:
+        im = Image.open(file)
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"{name}: image too large to decode safely ({e})") from None
+    except Exception as e:  # Pillow raises OSError, SyntaxError, struct.error... on bad files
+        raise ValueError(f"{name}: cannot decode this image ({type(e).__name__}: {e})") from None
+    if im.format == "JPEG" and mode is not None:
+        im.draft(mode, (image_size, image_size))   # decode at 1/2, 1/4 or 1/8 if still big enough
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        im.close()
+        raise ValueError(f"{name}: image of {w}x{h} pixels is larger than minicnn decodes "
+                         f"({MAX_PIXELS:,} pixels)")
+    return im
 

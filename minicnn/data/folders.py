@@ -14,6 +14,8 @@ import multiprocessing
 import os
 import sys
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -64,12 +66,21 @@ def _default_workers(n_files):
 
 def parallel_map(fn, items, workers=None):
     """[fn(item) for item in items], in a pool of forked processes when that helps.
-    fn must be a module-level function (it is sent to the workers by name)."""
+
+    fn must be a module-level function (it is sent to the workers by name). A worker that dies
+    (the out-of-memory killer, a crash in a decoder) raises ChildProcessError at once; a
+    ``multiprocessing.Pool`` would wait for its results forever.
+    """
     workers = _default_workers(len(items)) if workers is None else int(workers)
     if workers <= 1:
         return [fn(item) for item in items]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return pool.map(fn, items, chunksize=64)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(fn, items, chunksize=64))
+    except BrokenProcessPool:
+        raise ChildProcessError(f"a worker process died while working through {len(items)} "
+                                f"files (killed for lack of memory?); nothing was loaded. Try "
+                                f"again with workers=1 or with more free memory") from None
 
 
 def decode_files(fulls, image_size, color, workers=None):

@@ -30,7 +30,7 @@ from numba import njit
 from minicnn.kernels import conv_fast as cf
 from minicnn.kernels.shapes import int_pair as pair
 from minicnn.kernels.workspace import shared_workspace
-from minicnn.kernels.winograd_ref import check_conv, tile_grid, winograd_matrices
+from minicnn.kernels.winograd_tables import check_conv, tile_grid, winograd_matrices
 
 CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)
 DEFAULT_TILE = 4          #: output tile m of F(m x m, 3x3) when Conv2D(algorithm="winograd")

@@ -25,7 +25,8 @@ transposing it (sum_n d_n s_n = sum_i h_i y_i) gives the correlation y = E_h^T [
 
 with f_j = prod_{k != j} (a_j - a_k) moved from BT into G (any diagonal scaling D can move:
 G -> D G, BT -> D^-1 BT), and each BT row scaled to small integers. ``toom_cook`` builds them
-exactly (fractions) from the points; the tables below are its output, and a test checks that.
+exactly (fractions) from the points; the tables in ``winograd_tables.py`` are its output, and a
+test checks that.
 Points: 0, +-1 and infinity for F(2x2, 3x3); 0, +-1, +-1/2 and infinity for F(4x4, 3x3).
 
 Where the savings come from: a layer is C_out x C_in such products per tile, so the filter
@@ -56,42 +57,11 @@ from math import lcm
 import numpy as np
 
 from minicnn.kernels.shapes import int_pair as pair
+from minicnn.kernels.winograd_tables import (AT2, AT4, BT2, BT4, G2, G4, TILES,  # noqa: F401  (the tables)
+                                            check_conv, tile_grid, winograd_matrices)
 
-TILES = (2, 4)                  #: output tile sizes m with matrices written out below
 _H = Fraction(1, 2)
 POINTS = {2: (0, 1, -1), 4: (0, 1, -1, _H, -_H)}   #: the finite interpolation points (plus infinity)
-
-#: F(2x2, 3x3): points 0, 1, -1, infinity (Lavin & Gray's matrices)
-AT2 = np.array([[1, 1, 1, 0],
-                [0, 1, -1, 1]], dtype=float)
-G2 = np.array([[1, 0, 0],
-               [1 / 2, 1 / 2, 1 / 2],
-               [1 / 2, -1 / 2, 1 / 2],
-               [0, 0, 1]], dtype=float)
-BT2 = np.array([[1, 0, -1, 0],
-                [0, 1, 1, 0],
-                [0, -1, 1, 0],
-                [0, -1, 0, 1]], dtype=float)
-
-#: F(4x4, 3x3): points 0, 1, -1, 1/2, -1/2, infinity
-AT4 = np.array([[1, 1, 1, 1, 1, 0],
-                [0, 1, -1, 1 / 2, -1 / 2, 0],
-                [0, 1, 1, 1 / 4, 1 / 4, 0],
-                [0, 1, -1, 1 / 8, -1 / 8, 1]], dtype=float)
-G4 = np.array([[1, 0, 0],
-               [1 / 6, 1 / 6, 1 / 6],
-               [1 / 6, -1 / 6, 1 / 6],
-               [4 / 3, 2 / 3, 1 / 3],
-               [4 / 3, -2 / 3, 1 / 3],
-               [0, 0, 1 / 4]], dtype=float)
-BT4 = np.array([[1, 0, -5, 0, 4, 0],
-                [0, -1, -1, 4, 4, 0],
-                [0, 1, -1, -4, 4, 0],
-                [0, 1, 2, -1, -2, 0],
-                [0, -1, 2, 1, -2, 0],
-                [0, 1, 0, -5, 0, 4]], dtype=float)
-
-_MATRICES = {2: (AT2, G2, BT2), 4: (AT4, G4, BT4)}
 
 
 def _polymul(p, q):
@@ -127,25 +97,6 @@ def toom_cook(m, r, points):
         BT.append([c * s for c in poly])
         G.append([c / s for c in g_row])
     return AT, G, BT
-
-
-def winograd_matrices(m):
-    """(AT (m, m+2), G (m+2, 3), BT (m+2, m+2)) as float64 for the tile sizes in TILES."""
-    if m not in _MATRICES:
-        raise ValueError(f"Winograd output tile must be one of {TILES}, got {m!r}")
-    return _MATRICES[m]
-
-
-def check_conv(W, stride):
-    """ValueError unless W is a 3x3 kernel and the stride is 1 (what Winograd F(m x m, 3x3) serves)."""
-    if tuple(W.shape[2:]) != (3, 3) or pair(stride) != (1, 1):
-        raise ValueError(f"Winograd serves 3x3 stride-1 convolutions, got kernel "
-                         f"{tuple(W.shape[2:])} stride {pair(stride)}; use the im2col algorithm")
-
-
-def tile_grid(OH, OW, m):
-    """(TH, TW): tiles of m x m outputs covering an OH x OW output."""
-    return -(-OH // m), -(-OW // m)
 
 
 def padded(x, p, TH, TW, m):

@@ -37,10 +37,11 @@ from minicnn.models import KNOBS, MODEL_NAMES
 STRATEGIES = ("grid", "random", "one_at_a_time", "optuna")
 #: Training settings of a trial (beside the model knobs) and their defaults.
 TRAINING = {"model": "cnn5", "image_size": 64, "epochs": 3, "batch_size": 32, "optimizer": "adam",
-            "lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0, "schedule": "cosine",
+            "lr": None, "momentum": 0.9, "weight_decay": 0.0, "schedule": "cosine",
             "augment": True}
 TRIAL_KEYS = tuple(TRAINING) + KNOBS
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
+#: The optimizers and their learning rate when a trial gives none (the Keras defaults).
+OPTIMIZERS = {"adam": 1e-3, "sgd": 1e-2, "rmsprop": 1e-3}
 DATA = {"source": "bundled", "image_size": 64, "color": "grayscale", "limit": None,
         "val_fraction": 0.2}
 

@@ -99,15 +99,19 @@ def _source_name(spec):
 
 
 def make_optimizer(model, s):
-    """The trial's optimizer: adam (AdamW decay), sgd (with momentum) or rmsprop."""
+    """The trial's optimizer: adam (AdamW decay), sgd (with momentum) or rmsprop.
+
+    Without an ``lr`` each takes its Keras default (``config.OPTIMIZERS``): 1e-2 for SGD.
+    """
     if s["optimizer"] not in cfg.OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {', '.join(cfg.OPTIMIZERS)}, "
                          f"got {s['optimizer']!r}")
+    lr = cfg.OPTIMIZERS[s["optimizer"]] if s["lr"] is None else s["lr"]
     if s["optimizer"] == "adam":
-        return Adam(model, lr=s["lr"], weight_decay=s["weight_decay"])
+        return Adam(model, lr=lr, weight_decay=s["weight_decay"])
     if s["optimizer"] == "sgd":
-        return SGD(model, lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
-    return RMSprop(model, lr=s["lr"], weight_decay=s["weight_decay"])
+        return SGD(model, lr=lr, momentum=s["momentum"], weight_decay=s["weight_decay"])
+    return RMSprop(model, lr=lr, weight_decay=s["weight_decay"])
 
 
 def make_augmenter(augment, seed):
