@@ -92,6 +92,15 @@ def _backward_serial(dout, x, mean, inv_std, gamma, dx, dgamma, dbeta):
         dgamma[c], dbeta[c] = _backward_channel(dout, x, c, mean[c], inv_std[c], gamma[c], dx)
 
 
+def _drive(parallel, serial, size, args):
+    """The parallel driver for large tensors, the serial one below PARALLEL_MIN_SIZE elements."""
+    if size >= PARALLEL_MIN_SIZE:
+        with parallel_region():          # the workqueue layer is not thread-safe (kernels.parallel)
+            parallel(*args)
+    else:
+        serial(*args)
+
+
 def batchnorm_forward(x, gamma, beta, eps):
     """Training-mode forward, as ``norm_ref.batchnorm_forward``: x (N, C, H, W) -> (y, mean, var),
     mean and (biased) var float64 (C,)."""
@@ -100,11 +109,7 @@ def batchnorm_forward(x, gamma, beta, eps):
     y = np.empty(x.shape, x.dtype)
     mean, var = np.empty(c), np.empty(c)
     args = (x.reshape(n, c, h * w), gamma, beta, float(eps), y.reshape(n, c, h * w), mean, var)  # N, C, L
-    if x.size >= PARALLEL_MIN_SIZE:
-        with parallel_region():          # the workqueue layer is not thread-safe (kernels.parallel)
-            _forward_parallel(*args)
-    else:
-        _forward_serial(*args)
+    _drive(_forward_parallel, _forward_serial, x.size, args)
     return y, mean, var
 
 
@@ -116,9 +121,5 @@ def batchnorm_backward(dout, x, mean, var, gamma, eps):
     dgamma, dbeta = np.empty(c), np.empty(c)
     args = (dout.reshape(n, c, h * w), x.reshape(n, c, h * w), mean, 1.0 / np.sqrt(var + eps), gamma,
             dx.reshape(n, c, h * w), dgamma, dbeta)                                       # N, C, L
-    if x.size >= PARALLEL_MIN_SIZE:
-        with parallel_region():          # the workqueue layer is not thread-safe (kernels.parallel)
-            _backward_parallel(*args)
-    else:
-        _backward_serial(*args)
+    _drive(_backward_parallel, _backward_serial, x.size, args)
     return dx, dgamma, dbeta
