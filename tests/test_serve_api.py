@@ -130,7 +130,7 @@ def jpeg_bytes(size=256):
 
 
 def bomb_png():
-    """A small PNG of 7,100 x 7,100 pixels: 50 M, over MAX_PIXELS (40 M), under Pillow's own
+    """A small PNG of 7,100 x 7,100 pixels: 50 M, over MAX_PIXELS (33.5 M), under Pillow's own
     89 M warning, so the server's check is what refuses it."""
     buf = io.BytesIO()
     Image.new("1", (7_100, 7_100)).save(buf, format="PNG")
@@ -140,9 +140,10 @@ def bomb_png():
 BAD = {  # name: (method, path, body, headers, status, words the message must contain)
     "not an image": ("POST", "/api/predict", b"hello, I am a text file" * 10, {}, 400, "not an image"),
     "zero bytes": ("POST", "/api/predict", b"", {}, 400, "empty upload"),
-    "truncated": ("POST", "/api/predict", jpeg_bytes()[:2000], {}, 400, "could not decode the JPEG"),
+    "truncated": ("POST", "/api/predict", jpeg_bytes()[:2000], {}, 400,
+                  "the uploaded JPEG image (256x256): cannot decode"),
     "corrupt": ("POST", "/api/predict", jpeg_bytes()[:600] + bytes(range(256)) * 20, {}, 400,
-                "could not decode the JPEG"),
+                "the uploaded JPEG image (256x256): cannot decode"),
     "too many bytes": ("POST", "/api/predict", b"\0" * (MAX_UPLOAD_BYTES + 1), {}, 413,
                        "upload too large"),
     "too many pixels": ("POST", "/api/predict", bomb_png(), {}, 413, "too large in pixels"),

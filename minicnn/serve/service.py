@@ -34,7 +34,7 @@ import numba
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from minicnn.data import load_image
+from minicnn.data import decode, load_image
 from minicnn.serve import card
 from minicnn.serve.card import png_base64
 from minicnn.training import load_checkpoint, predict
@@ -42,7 +42,7 @@ from minicnn.training.inference import make_transform
 from minicnn.viz.gradcam import CAMPass
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024        # a request body above this is refused with 413
-MAX_PIXELS = 40_000_000                    # width * height above this is refused with 413
+MAX_PIXELS = decode.MAX_PIXELS             # width * height above this is refused with 413
 FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "GIF", "WEBP")   # what Pillow may try to open
 DEFAULT_CHECKPOINT = "mini_resnet_64.npz"  # in minicnn/datasets, a copy of the shipped recipe's best
 
@@ -142,10 +142,10 @@ class ModelService:
             raise RequestError(413, f"image too large in pixels: {width}x{height} = "
                                     f"{width * height:,} pixels; the limit is {MAX_PIXELS:,}")
         try:
-            x = load_image(io.BytesIO(data), image_size=self.image_size, color=self.color)
-        except Exception as e:  # truncated or corrupt data: Pillow raises OSError, SyntaxError, ...
-            raise RequestError(400, f"could not decode the {fmt} image ({width}x{height}): "
-                                    f"{type(e).__name__}: {e}") from None
+            x = load_image(io.BytesIO(data), self.image_size, self.color,
+                           name=f"the uploaded {fmt} image ({width}x{height})")
+        except ValueError as e:  # truncated or corrupt data; the message says what Pillow said
+            raise RequestError(400, str(e)) from None
         return x, {"format": fmt, "width": width, "height": height, "mode": mode,
                    "bytes": len(data)}
 
