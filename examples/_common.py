@@ -39,6 +39,7 @@ def parse_args(model_name, epochs, batch_size, lr):
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--out", default=os.path.join("runs", model_name), help="checkpoint folder")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.npz")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in <out>")
     p.add_argument("--algorithm", default="auto", choices=["auto", "im2col", "winograd"],
                    help="the 3x3 convolutions' algorithm (auto: measured per layer shape)")
     return p.parse_args()

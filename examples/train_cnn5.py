@@ -43,7 +43,7 @@ def main():
     history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size,   # 3
                   optimizer=optimizer, lr_schedule=SCHEDULE, early_stopping=PATIENCE,
                   augment=Augmenter(**AUGMENT, rng=args.seed), standardize="dataset",
-                  out_dir=args.out, seed=args.seed, resume=args.resume,
+                  out_dir=args.out, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
                   metadata={"split": args.split})
     if history.stop_reason in STOP_EXIT_CODES:        # Ctrl-C or NaN: fit said why and where
         return STOP_EXIT_CODES[history.stop_reason]

@@ -45,7 +45,7 @@ def main():
                   lr_schedule=cosine(args.lr, args.epochs, warmup=WARMUP),
                   augment=Augmenter(**AUGMENT, rng=args.seed) if AUGMENT else None,
                   standardize="dataset",
-                  out_dir=args.out, seed=args.seed, resume=args.resume,
+                  out_dir=args.out, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
                   metadata={"split": args.split})
     if history.stop_reason in STOP_EXIT_CODES:        # Ctrl-C or NaN: fit said why and where
         return STOP_EXIT_CODES[history.stop_reason]

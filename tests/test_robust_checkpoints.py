@@ -188,11 +188,18 @@ def test_every_crafted_file_loads_exactly_or_is_refused(crafted):
     assert refused >= len(files) - 10
 
 
-def test_predict_command_gives_one_line_for_every_crafted_file(crafted, capsys, monkeypatch):
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_commands_give_one_line_for_every_crafted_file(crafted, capsys, monkeypatch, command):
     monkeypatch.delenv("MINICNN_DEBUG", raising=False)
     good, files, scan = crafted
+    data = scan.parent / "data"
+    for k, cls in enumerate(("a", "b")):
+        (data / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(2):
+            Image.fromarray(np.full((12, 12), 90 * k + 30 * i, np.uint8)).save(data / cls / f"{i}.png")
+    tail = [str(scan)] if command == "predict" else ["--data", str(data)]
     for name, path in files:
-        code = main(["predict", "--checkpoint", str(path), str(scan)])
+        code = main([command, "--checkpoint", str(path)] + tail)
         captured = capsys.readouterr()
         if code == 0:
             assert name.startswith("flipped"), name
@@ -293,6 +300,13 @@ def test_predict_float_input_is_never_silently_unstandardised():
                                rtol=1e-6)
     with pytest.raises(ValueError, match="training.predict"):
         model.forward(x)                               # the layer's advice points to predict
+
+
+def test_broken_preprocessing_is_a_value_error():
+    from minicnn.training.inference import make_transform
+    for bad in ([0.5], "dataset", {"mode": "dataset", "mean": "x"}):
+        with pytest.raises(ValueError, match="preprocessing"):
+            make_transform(bad)
 
 
 def test_predict_refuses_nan_outputs_and_class_mismatch():

@@ -79,7 +79,7 @@ def load_image(path, image_size=64, color="grayscale", name=None):
     Raises ValueError naming the file if it cannot be decoded (FileNotFoundError if missing).
     """
     check_color(color)
-    image_size = positive_int(image_size, "image_size")
+    image_size = check_image_size(image_size)
     mode = "L" if color == "grayscale" else "RGB"
     if name is None:
         name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "image"
@@ -99,6 +99,15 @@ def load_image(path, image_size=64, color="grayscale", name=None):
     if a.ndim == 2:
         return a[None].copy()                          # H,W -> 1,H,W
     return np.ascontiguousarray(a.transpose(2, 0, 1))  # H,W,3 -> 3,H,W
+
+
+def check_image_size(image_size):
+    """``image_size`` as an int if it is >= 1 and its square at most MAX_PIXELS; else ValueError."""
+    image_size = positive_int(image_size, "image_size")
+    if image_size * image_size > MAX_PIXELS:
+        raise ValueError(f"image_size {image_size} is too large: minicnn makes images of at most "
+                         f"{MAX_PIXELS:,} pixels ({int(MAX_PIXELS ** 0.5)}x{int(MAX_PIXELS ** 0.5)})")
+    return image_size
 
 
 def open_image(file, mode=None, image_size=None, name=None):

@@ -21,8 +21,7 @@ import numpy as np
 
 from minicnn.data import cache as _cache
 from minicnn.data.dataset import Dataset, check_color
-from minicnn.data.decode import is_image_file, load_image
-from minicnn.kernels.shapes import positive_int
+from minicnn.data.decode import check_image_size, is_image_file, load_image
 
 
 def scan_folder(path):
@@ -98,7 +97,7 @@ def load_folder(path, image_size=64, color="grayscale", strict=False, cache=True
     available cores on Linux for 200+ files, else 1).
     """
     channels = check_color(color)
-    image_size = positive_int(image_size, "image_size")
+    image_size = check_image_size(image_size)
     classes, files = scan_folder(path)
     root = os.path.abspath(path)
     hit = None

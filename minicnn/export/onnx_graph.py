@@ -104,7 +104,7 @@ def _emit(layer, x, g, path):
 
 def _preprocess(pre, x, g, channels):
     """Nodes for the Standardizer ``pre`` (its dict) on uint8 input ``x``; returns float32 input."""
-    from onnx import TensorProto  # optional dependency (pip install minicnn[onnx])
+    from onnx import TensorProto  # optional: pip install minicnn[onnx]
     if not isinstance(pre, dict) or pre.get("mode") not in ("dataset", "per_batch"):
         raise ValueError(f"to_onnx: preprocessing must be a Standardizer dict with mode 'dataset' "
                          f"or 'per_batch', got {pre!r}")
@@ -163,8 +163,8 @@ def to_onnx(model, path=None, input_shape=None, preprocessing=False, softmax=Fal
     opset:         ONNX opset, 13 (the default) or newer.
     Raises ValueError naming an unsupported layer; nothing is written then.
     """
-    import onnx  # optional dependency (pip install minicnn[onnx]), never loaded by import minicnn
-    from onnx import TensorProto, helper, numpy_helper  # the same optional dependency
+    import onnx  # optional: pip install minicnn[onnx] (never loaded by import minicnn)
+    from onnx import TensorProto, helper, numpy_helper  # optional, as above
     if not isinstance(opset, int) or not DEFAULT_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise ValueError(f"to_onnx: opset must be an int from {DEFAULT_OPSET} to "
                          f"{onnx.defs.onnx_opset_version()} (this onnx package), got {opset!r}")

@@ -52,8 +52,8 @@ def to_torch(model):
     Returns nn.Sequential / Residual / stock torch.nn layers (see ``torch_modules``) holding
     copies of the weights and running statistics. Call ``.train()`` to train it further.
     """
-    import torch  # optional dependency (pip install torch==2.13.0), never loaded by import minicnn
-    from minicnn.export import torch_modules  # it imports torch: loaded only when needed
+    import torch  # optional: pip install torch==2.13.0 (never loaded by import minicnn)
+    from minicnn.export import torch_modules  # optional: it imports torch
     module = torch_modules.build(layer_spec(model))
     state = module.state_dict()                       # tensors sharing the module's storage
     with torch.no_grad():
@@ -66,7 +66,7 @@ def to_torch(model):
 
 def _spec_of(module, path, dtype):
     """The minicnn layer spec of one torch module; ValueError naming what has no counterpart."""
-    from torch import nn  # optional dependency, as above
+    from torch import nn  # optional, as above
     kind = type(module).__name__
     where = f"from_torch: {path.rstrip('.') or 'the module'} ({kind})"
 
@@ -156,7 +156,7 @@ def from_torch(module_or_state_dict, architecture=None, metadata=None, input_sha
     input_shape: per-sample (C, H, W) for the top Sequential (default: the architecture's, or
         ``metadata["input_shape"]``).
     """
-    import torch  # optional dependency (pip install torch==2.13.0), never loaded by import minicnn
+    import torch  # optional: pip install torch==2.13.0 (never loaded by import minicnn)
     default_meta = {}
     if isinstance(module_or_state_dict, torch.nn.Module):
         module = _unwrap(module_or_state_dict)

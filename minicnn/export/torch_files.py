@@ -58,8 +58,8 @@ def save_torch(model, path, metadata=None):
 
     Returns the two paths. Both files are written atomically.
     """
-    import torch  # optional dependency (pip install torch==2.13.0), never loaded by import minicnn
-    from minicnn.export import torch_modules  # it imports torch: loaded only when needed
+    import torch  # optional: pip install torch==2.13.0 (never loaded by import minicnn)
+    from minicnn.export import torch_modules  # optional: it imports torch
     path = os.fspath(path)
     code_path = os.path.splitext(path)[0] + ".py"
     if path == code_path:

@@ -32,7 +32,13 @@ def make_transform(preprocessing, dtype=np.float32):
     if preprocessing is None:
         return lambda x: np.asarray(x, dtype=dtype)
     if isinstance(preprocessing, dict):
-        preprocessing = Standardizer.from_dict(preprocessing)
+        try:
+            preprocessing = Standardizer.from_dict(preprocessing)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise ValueError(f"the checkpoint's preprocessing is invalid ({e})") from None
+    elif not isinstance(preprocessing, Standardizer):
+        raise ValueError(f"the checkpoint's preprocessing must be a Standardizer, its dict or "
+                         f"None, got {type(preprocessing).__name__}")
     return lambda x: preprocessing.transform(x).astype(dtype, copy=False)
 
 
@@ -72,12 +78,7 @@ def check_metadata(meta, files=False):
     if classes is not None and (not isinstance(classes, list) or not classes
                                 or not all(isinstance(c, str) for c in classes)):
         raise ValueError(f"the checkpoint's classes must be a list of names, got {classes!r}")
-    pre = meta.get("preprocessing")
-    if pre is not None:
-        try:
-            Standardizer.from_dict(pre)
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            raise ValueError(f"the checkpoint's preprocessing is invalid ({e})") from None
+    make_transform(meta.get("preprocessing"))          # raises ValueError if it is broken
     if files:
         size = meta.get("image_size")
         if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 4096:
