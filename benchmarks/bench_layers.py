@@ -31,8 +31,8 @@ import minicnn  # noqa: F401  first, as a user's script would: its thread defaul
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (best_time, describe, gemm_gflops, load_average, print_table, runtime_info,  # noqa: E402
-                     set_threads, write_json)
+from _common import (CLOCK, best_time, describe, gemm_gflops, load_average, print_table,  # noqa: E402
+                     runtime_info, set_threads, use_cpu_clock, write_json)
 
 BATCH = 32
 # (name, C_in, C_out, kernel, stride, padding, H=W); each model at 64x64 and 150x150 input
@@ -265,6 +265,8 @@ def main(argv=None):
     ap.add_argument("--json", metavar="FILE", help="write all numbers to FILE")
     ap.add_argument("--tables", nargs="+", choices=list(TABLES), default=list(TABLES),
                     help="which tables to run")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time by process CPU time, not wall time (a shared machine; use --threads 1)")
     ap.add_argument("--accuracy", action="store_true",
                     help="only Winograd's float32 error at every 3x3 stride-1 shape (no timing)")
     args = ap.parse_args(argv)
@@ -283,12 +285,14 @@ def main(argv=None):
         except ImportError:
             print("(PyTorch not installed: no torch columns)")
     set_threads(args.threads)
+    if args.cpu_time:
+        use_cpu_clock()
     args.gemm_gflops = gemm_gflops()
     info = runtime_info()
     print(describe(info))
     print(f"GEMM throughput (4096x1024 @ 1024x256 float32): {args.gemm_gflops:.1f} GFLOP/s; "
-          f"batch {BATCH}; times in ms (min of {args.reps})")
-    results = {"runtime": info, "gemm_gflops": args.gemm_gflops, "batch": BATCH,
+          f"batch {BATCH}; times in ms ({CLOCK['name']} clock, min of {args.reps})")
+    results = {"runtime": info, "gemm_gflops": args.gemm_gflops, "batch": BATCH, "clock": CLOCK["name"],
                "load_average_at_start": load_average()}
     print(f"load average (other processes) at start: {results['load_average_at_start']}")
     for family in args.tables:

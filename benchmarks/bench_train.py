@@ -135,12 +135,14 @@ def worker(spec):
     if spec["mode"] != "first_step":
         for _ in range(spec["warmup"] - 1):
             step()
+        # step times by wall clock, or by this process's CPU time (--cpu-time, a shared machine)
+        clock = time.process_time if spec.get("clock") == "cpu" else time.perf_counter
         times, t_start = [], time.perf_counter()
         while (len(times) < spec["min_steps"]
                or (time.perf_counter() - t_start < spec["min_time"] and len(times) < spec["max_steps"])):
-            t = time.perf_counter()
+            t = clock()
             step()
-            times.append(time.perf_counter() - t)
+            times.append(clock() - t)
         times.sort()
         med = times[len(times) // 2]
         out.update(steps=len(times), step_s_median=med, step_s_min=times[0],
@@ -201,7 +203,8 @@ def _ratio(a, b):
 
 def run(args):
     threads = args.threads
-    common = dict(batch=args.batch_size, threads=threads, stub=args.stub)
+    common = dict(batch=args.batch_size, threads=threads, stub=args.stub,
+                  clock="cpu" if args.cpu_time else "wall")
     if args.quick:
         common.update(warmup=1, min_steps=2, max_steps=3, min_time=0.0)
     else:
@@ -211,6 +214,7 @@ def run(args):
     variants = [("minicnn", False, "auto")] + [("minicnn", True, "auto")] * (not args.no_native)
     variants += [("minicnn", False, a) for a in args.algorithms if a != "auto"] + [("torch", False, None)]
     report = {"machine": machine_info(threads), "batch_size": args.batch_size, "stub": args.stub,
+              "clock": common["clock"],
               "results": [], "gemm": {}, "runtime": {},
               "train_ratio": {}, "infer_ratio": {}, "train_ratio_native": {}, "infer_ratio_native": {},
               "train_ratio_by_algorithm": {}, "infer_ratio_by_algorithm": {}}
@@ -321,6 +325,8 @@ def main(argv=None):
     p.add_argument("--min-time", type=float, default=10.0, help="seconds of timed steps per measurement")
     p.add_argument("--quick", action="store_true", help="1 warm-up + 2-3 timed steps per measurement")
     p.add_argument("--no-native", action="store_true", help="skip the native-OpenBLAS-kernel runs")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="step times by process CPU time (a machine shared with other work; use --threads 1)")
     p.add_argument("--algorithms", nargs="+", default=["auto", "im2col"], choices=["auto", "im2col", "winograd"],
                    help="conv algorithms to time minicnn with (auto is always run: train_ratio)")
     p.add_argument("--stub", action="store_true",

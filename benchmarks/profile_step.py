@@ -16,13 +16,12 @@ import argparse
 import collections
 import os
 import sys
-import time
 
 import minicnn  # noqa: F401  first, as a user's script would: its thread defaults must precede NumPy
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import describe, load_average, runtime_info, set_threads, write_json  # noqa: E402
+from _common import CLOCK, describe, load_average, runtime_info, set_threads, use_cpu_clock, write_json  # noqa: E402
 
 
 def category(layer):
@@ -54,9 +53,9 @@ class Profiler:
         def run(*args, **kwargs):
             # the category is decided after forward ran (the conv's algorithm depends on the shape)
             self._stack.append(0.0)
-            t = time.perf_counter()
+            t = CLOCK["fn"]()
             out = fn(*args, **kwargs)
-            dt = time.perf_counter() - t
+            dt = CLOCK["fn"]() - t
             children = self._stack.pop()
             self.totals[category(layer)] += dt - children
             if self._stack:
@@ -65,9 +64,9 @@ class Profiler:
         return run
 
     def timed(self, name, fn, *args):
-        t = time.perf_counter()
+        t = CLOCK["fn"]()
         out = fn(*args)
-        self.totals[name] += time.perf_counter() - t
+        self.totals[name] += CLOCK["fn"]() - t
         return out
 
 
@@ -87,7 +86,7 @@ def profile(model_name, size, batch, steps, algorithm):
     per_step = []
     for step in range(steps + 1):
         prof.totals.clear()
-        t = time.perf_counter()
+        t = CLOCK["fn"]()
         x = prof.timed("standardise", std.transform, images)
         x = prof.timed("augment", aug, x)
         logits = model.forward(x, training=True)
@@ -95,7 +94,7 @@ def profile(model_name, size, batch, steps, algorithm):
         model.backward(dlogits)
         prof.timed("optimizer (Adam)", opt.step)
         if step:                                            # the first step warms up
-            per_step.append(dict(prof.totals, step=time.perf_counter() - t))
+            per_step.append(dict(prof.totals, step=CLOCK["fn"]() - t))
     keys = sorted({k for s in per_step for k in s}, key=lambda k: -np.median([s.get(k, 0) for s in per_step]))
     return {k: 1e3 * float(np.median([s.get(k, 0.0) for s in per_step])) for k in keys}
 
@@ -117,17 +116,23 @@ def main(argv=None):
     ap.add_argument("--algorithm", default="auto", choices=["auto", "im2col", "winograd"])
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--json", metavar="FILE", help="write all numbers to FILE")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time by process CPU time, not wall time (a shared machine; use --threads 1)")
     args = ap.parse_args(argv)
     set_threads(args.threads)
+    if args.cpu_time:
+        use_cpu_clock()
     print(describe(runtime_info()), f"| load average at start {load_average()}")
     results = {"runtime": runtime_info(), "algorithm": args.algorithm, "batch": args.batch_size,
+               "clock": CLOCK["name"],
                "load_average_at_start": load_average(), "profiles": {}}
     for model in args.models:
         for size in args.sizes:
             ms = profile(model, size, args.batch_size, args.steps, args.algorithm)
             results["profiles"][f"{model}@{size}"] = ms
             total = ms.pop("step")
-            print(f"\n{model}@{size}, algorithm={args.algorithm}: step {total:.1f} ms (median of {args.steps})")
+            print(f"\n{model}@{size}, algorithm={args.algorithm}: step {total:.1f} ms "
+                  f"({CLOCK['name']} clock, median of {args.steps})")
             print("| part | ms | % of step |\n|---|---:|---:|")
             for k, v in ms.items():
                 print(f"| {k} | {v:.1f} | {100 * v / total:.0f} |")

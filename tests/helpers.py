@@ -15,6 +15,11 @@ import copy
 import importlib
 import json
 import os
+import pathlib
+import shlex
+import subprocess
+import sys
+from functools import lru_cache
 
 import numpy as np
 import pytest
@@ -39,6 +44,28 @@ def need(module, hint=None):
         return importlib.import_module(module)
     except ImportError:
         require_or_skip(f"the optional module {module!r}", hint or f"pip install {module}")
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent   #: the repository
+
+
+@lru_cache(maxsize=None)
+def run_command(command, kernels=None):
+    """stdout of ``command`` ("python examples/x.py" or "minicnn ..."), run from the repository root
+    with this checkout's minicnn and the kernel backend ``kernels`` (None: the default); it must
+    exit with 0. Cached: each command runs once per test session."""
+    args = shlex.split(command)
+    if args[0] == "python":
+        args[0] = sys.executable
+    elif args[0] == "minicnn":
+        args[:1] = [sys.executable, "-m", "minicnn"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("MINICNN_KERNELS", None)
+    if kernels:
+        env["MINICNN_KERNELS"] = kernels
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{command} failed:\n{done.stderr[-2000:]}"
+    return done.stdout
 
 
 # ---- inputs -------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Proves: every kernel family's reference and fast modules have the same functions
 signatures; the switch works as a block, as a call and from ``$MINICNN_KERNELS``, refuses an
 unknown name, and is per thread (a new thread starts at the default); a model with every kind of
 layer (convolutions by Winograd and by im2col, batch norm, max pooling, a residual block, dropout) trained for a few Adam
-steps gives the same losses on both backends (float64: to 1e-9; float32: to 1e-4).
+steps gives the same losses on both backends (float64: to 1e-9; float32: to 1e-4); and
+``examples/quickstart.py`` (train, evaluate, save, load) prints the same on both.
 (Layer by layer, ``tests/test_contract.py`` runs every check on both backends.)
 """
 import inspect
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 import minicnn as mc
+from helpers import run_command
 from minicnn import kernels
 
 
@@ -88,3 +90,9 @@ def test_a_model_trains_the_same_on_both_backends(dtype, tol):
     assert fast[-1] < fast[0]                                   # it does learn
     np.testing.assert_allclose(ref, fast, rtol=tol)
     np.testing.assert_allclose(ref_logits, fast_logits, rtol=tol, atol=tol * np.abs(fast_logits).max())
+
+
+def test_quickstart_prints_the_same_on_the_reference_kernels():
+    fast = run_command("python examples/quickstart.py")
+    assert "epoch 3:" in fast
+    assert run_command("python examples/quickstart.py", kernels="reference") == fast

@@ -21,17 +21,12 @@ checkout's minicnn (``minicnn ...`` runs as ``python -m minicnn ...``), and comp
 When a quote goes stale the failure shows the real output; paste it in. Commands listed in SLOW
 (longer than a few seconds) run only with ``-m slow``.
 """
-import os
-import pathlib
 import re
-import shlex
-import subprocess
-import sys
-from functools import lru_cache
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from helpers import ROOT, run_command
+
 DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
 MARKED = re.compile(r"^<!-- output: ([^\n]+?) -->[ \t]*\n```[\w-]*\n(.*?)^```", re.S | re.M)
 TIME = re.compile(r"\b\d+(\.\d+)?\s?(ms|s|min)\b")
@@ -63,21 +58,6 @@ def quotes():
             body = "\n".join(line[4:] for line in m.group(2).splitlines())  # drop "#   "
             found.append((str(path.relative_to(ROOT)), m.group(1).strip(), body))
     return found
-
-
-@lru_cache(maxsize=None)
-def run(command):
-    """The command's stdout (it must exit with 0)."""
-    args = shlex.split(command)
-    if args[0] == "python":
-        args[0] = sys.executable
-    elif args[0] == "minicnn":
-        args[:1] = [sys.executable, "-m", "minicnn"]
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("MINICNN_KERNELS", None)
-    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"{command} failed:\n{done.stderr[-2000:]}"
-    return done.stdout
 
 
 def find(piece, lines, start):
@@ -115,7 +95,7 @@ CASES = quotes()
     pytest.param(*q, marks=[pytest.mark.slow] if q[1] in SLOW else []) for q in CASES],
     ids=[f"{w} {c}" for w, c, _ in CASES])
 def test_quote_is_the_real_output(where, command, quote):
-    output = run(command)
+    output = run_command(command)
     why = mismatch(quote, output)
     assert why is None, f"{where}: the quote of `{command}` is stale: {why}. Real output:\n{output}"
 

@@ -2,7 +2,8 @@
 
 1. ``winograd_fast`` equals ``winograd_ref`` (forward, dx, dW, db; float32 and float64; tiles
    2 and 4) for odd sizes, padding 0 to 3, batch 1, one input channel and wide channels, with
-   the batch in one chunk, in bands of one tile row, or split between worker threads.
+   the batch in one chunk, in bands of one tile row, or split between worker threads, and with
+   backward's weight gradient using forward's transformed input or transforming x again.
 2. ``Conv2D(algorithm="winograd")`` passes the float64 gradient check and matches PyTorch.
 3. The option is part of the layer's config (saved with a model; configs without it load as
    "auto"), "auto" follows ``winograd_fast.auto_tile``, and a 5x5 or strided Winograd
@@ -22,10 +23,14 @@ WIDE = [(2, 40, 6, 7, 24, 1), (1, 16, 5, 5, 48, 0)]
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
 
 
-@pytest.fixture(params=["one-chunk", "tile-row-bands", "threaded"])
+@pytest.fixture(params=["one-chunk", "tile-row-bands", "threaded", "recompute-V"])
 def chunking(request, monkeypatch):
+    """How the batch is cut: whole, in bands of one tile row (V kept from forward by chunk),
+    between 3 worker threads, or whole with backward transforming x again."""
     if request.param == "tile-row-bands":
         monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+    if request.param == "recompute-V":
+        monkeypatch.setattr(fast, "KEEP_V_BYTES", 0)
     if request.param == "threaded":
         monkeypatch.setattr(conv_fast, "PARALLEL_MIN_ELEMENTS", 0)
         monkeypatch.setattr(conv_fast, "THREADS", 3)
@@ -103,13 +108,16 @@ def test_algorithm_config_and_save_load(tmp_path):
 def test_auto_rule_and_errors(monkeypatch):
     assert fast.auto_tile((3, 3), (1, 1), 64, 64, 16, 16) == fast.DEFAULT_TILE
     assert fast.auto_tile((3, 3), (1, 1), 1, 64, 64, 64) is None         # one input channel: im2col
+    assert fast.auto_tile((3, 3), (1, 1), 16, 64, 32, 32) is None        # measured: im2col faster
+    assert fast.auto_tile((3, 3), (1, 1), 256, 256, 16, 16) == fast.DEFAULT_TILE
+    assert fast.auto_tile((3, 3), (1, 1), 256, 512, 8, 8) is None         # U would be 18.9 MB
     assert fast.auto_tile((3, 3), (2, 2), 64, 64, 16, 16) is None
     assert fast.auto_tile((7, 7), (1, 1), 64, 64, 16, 16) is None
     used = []
     monkeypatch.setattr(fast, "conv_forward", lambda *a, **k: used.append(k) or ref.conv_forward(*a, **k))
+    Conv2D(32, 4, 3, padding=1).forward(np.zeros((1, 32, 8, 8), np.float32))
     Conv2D(16, 4, 3, padding=1).forward(np.zeros((1, 16, 8, 8), np.float32))
-    Conv2D(2, 4, 3, padding=1).forward(np.zeros((1, 2, 8, 8), np.float32))
-    Conv2D(16, 4, 3, padding=1, algorithm="im2col").forward(np.zeros((1, 16, 8, 8), np.float32))
+    Conv2D(32, 4, 3, padding=1, algorithm="im2col").forward(np.zeros((1, 32, 8, 8), np.float32))
     assert used == [{"tile": fast.DEFAULT_TILE}]
     for kwargs, match in [(dict(kernel_size=5), "kernel_size 3 and stride 1, got kernel_size \\(5, 5\\)"),
                           (dict(kernel_size=3, stride=2), "stride \\(2, 2\\)"),

@@ -18,9 +18,9 @@ changes is how the work is laid out:
    step; backward recomputes V from x instead of keeping it (one more input transform, and no
    2.25-4x copy of every layer's input held between forward and backward). The transformed
    filters U (a*a, C_out, C), 4x the weights for F(4x4), share one buffer with backward's
-   flipped ones; each worker keeps its weight-gradient sum dU of the same size, and the
-   weight-gradient pass uses chunks up to that size (one chunk for the small images of wide
-   layers, so no partial sums).
+   flipped ones; each worker sums its dU of that size. Forward keeps V for backward only where
+   it is at most KEEP_V_BYTES; "auto" takes Winograd only where U is at most
+   AUTO_MAX_FILTER_BYTES (a 512->512 layer's U is 38 MB: too much for CNN5's memory at 150).
 4. As in ``conv_fast``, the batch is split between worker threads, each with single-threaded
    BLAS and its own Workspace; the weight gradient's partial sums are added at the end.
 """
@@ -33,8 +33,10 @@ from minicnn.kernels.workspace import shared_workspace
 from minicnn.kernels.winograd_tables import check_conv, tile_grid, winograd_matrices
 
 CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)
+KEEP_V_BYTES = 16 << 20   #: forward keeps the transformed input for backward if it is this small
 DEFAULT_TILE = 4          #: output tile m of F(m x m, 3x3) when Conv2D(algorithm="winograd")
-AUTO_MIN_CHANNELS = 16    #: "auto" keeps im2col below this many input channels (measured)
+AUTO_MIN_CHANNELS = 32    #: "auto" keeps im2col below this many input channels (measured)
+AUTO_MAX_FILTER_BYTES = 16 << 20   #: ... and where the transformed filters would be larger (memory)
 
 
 def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
@@ -42,23 +44,33 @@ def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
     im2col. Measured with benchmarks/bench_layers.py at every model shape (benchmarks/README.md)."""
     if tuple(kernel_size) != (3, 3) or tuple(stride) != (1, 1) or c_in < AUTO_MIN_CHANNELS:
         return None
+    if (DEFAULT_TILE + 2) ** 2 * c_in * c_out * 4 > AUTO_MAX_FILTER_BYTES:   # U and each dU, float32
+        return None
     return DEFAULT_TILE
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _combine(out, B, i, src):
-    """out[:] = sum_k B[i, k] * src[k, :] over the nonzero B[i, k] (a vectorised row combination)."""
+def _combine_at(out, B, i, src, k0, o):
+    """out[:] = sum_k B[i, k] * src[k0 + k, o, :] over the nonzero B[i, k]: a vectorised
+    combination of contiguous rows (src 3-D, C-contiguous)."""
     first = True
     for k in range(B.shape[1]):
         bik = B[i, k]
         if bik != 0:
+            row = src[k0 + k, o]
             if first:
                 for q in range(out.shape[0]):
-                    out[q] = bik * src[k, q]
+                    out[q] = bik * row[q]
             else:
                 for q in range(out.shape[0]):
-                    out[q] += bik * src[k, q]
+                    out[q] += bik * row[q]
             first = False
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _combine(out, B, i, src):
+    """out[:] = sum_k B[i, k] * src[k, :] (src 2-D, C-contiguous)."""
+    _combine_at(out, B, i, src.reshape((src.shape[0], 1, src.shape[1])), 0, 0)
 
 
 @njit(nogil=True, cache=True)
@@ -70,8 +82,8 @@ def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
     a, t = B.shape
     TP = (ty1 - ty0) * TW                     # tiles per sample in this chunk
     P = nb * TP
-    d = np.empty((t, t, P), src.dtype)        # pixel (k, l) of every tile
-    tmp = np.empty((a, t, P), src.dtype)      # B applied down the columns
+    d = np.empty((t, t, P), src.dtype)        # d[l, k, p]: pixel (k, l) of every tile
+    tmp = np.empty((a, t, P), src.dtype)      # tmp[i, l] = sum_k B[i, k] d[l, k]
     for c in range(C):
         for n in range(n0, n0 + nb):          # gather: zero outside the image
             img = src[n, c]
@@ -81,14 +93,14 @@ def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
                     r = ty * step + k - ph
                     inside = 0 <= r < H
                     for l in range(t):
-                        dkl = d[k, l]
+                        dlk = d[l, k]
                         for tx in range(TW):
                             col = tx * step + l - pw
-                            dkl[q0 + tx] = img[r, col] if inside and 0 <= col < W else 0
-        for i in range(a):                    # tmp = B d (down the columns), every tile at once
+                            dlk[q0 + tx] = img[r, col] if inside and 0 <= col < W else 0
+        for i in range(a):                    # B d, down the columns, every tile at once
             for l in range(t):
-                _combine(tmp[i, l], B, i, d[:, l])
-        for i in range(a):                    # out = tmp B^T (along the rows)
+                _combine(tmp[i, l], B, i, d[l])
+        for i in range(a):                    # (B d) B^T, along the rows
             for j in range(a):
                 _combine(out[i * a + j, c], B, j, tmp[i])
     return out
@@ -102,15 +114,15 @@ def untile_transform(M, n0, nb, ty0, ty1, TW, AT, bias, y):
     m, a = AT.shape
     TP = (ty1 - ty0) * TW
     P = nb * TP
-    h = np.empty((a, m, P), M.dtype)          # AT applied along each tile's rows
+    h = np.empty((m, a, P), M.dtype)          # h[v, i] = sum_j AT[v, j] M[i*a + j, o]
     Y = np.empty((m, m, P), M.dtype)
     for o in range(C_out):
-        for i in range(a):                    # h = M A, along the rows
+        for i in range(a):                    # M A, along the rows
             for v in range(m):
-                _combine(h[i, v], AT, v, M[i * a:(i + 1) * a, o])
-        for u in range(m):                    # Y = AT h, down the columns
+                _combine_at(h[v, i], AT, v, M, i * a, o)
+        for u in range(m):                    # AT (M A), down the columns
             for v in range(m):
-                _combine(Y[u, v], AT, u, h[:, v])
+                _combine(Y[u, v], AT, u, h[v])
         for n in range(n0, n0 + nb):          # scatter, cropped, one output row at a time
             for ty in range(ty0, ty1):
                 q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
@@ -131,16 +143,16 @@ def filter_transform(W, G, U):
     Vectorised along c; G with its columns reversed gives the flipped kernel's transform."""
     C_out, C, r, _ = W.shape
     a = G.shape[0]
-    w = np.empty((r, r, C), W.dtype)          # w[k, l, c] = W[o, c, k, l]
-    tmp = np.empty((a, r, C), W.dtype)        # G w, down the columns
+    w = np.empty((r, r, C), W.dtype)          # w[l, k, c] = W[o, c, k, l]
+    tmp = np.empty((a, r, C), W.dtype)        # tmp[i, l] = sum_k G[i, k] w[l, k]
     for o in range(C_out):
         for c in range(C):
             for k in range(r):
                 for l in range(r):
-                    w[k, l, c] = W[o, c, k, l]
+                    w[l, k, c] = W[o, c, k, l]
         for i in range(a):
             for l in range(r):
-                _combine(tmp[i, l], G, i, w[:, l])
+                _combine(tmp[i, l], G, i, w[l])
         for i in range(a):
             for j in range(a):
                 _combine(U[i * a + j, o], G, j, tmp[i])
@@ -153,15 +165,15 @@ def filter_transform_t(dU, G, dW):
     C_out, C, r, _ = dW.shape
     a = G.shape[0]
     GT = np.ascontiguousarray(G.T)
-    h = np.empty((a, r, C), dW.dtype)         # dU G, along the rows
-    w = np.empty((r, r, C), dW.dtype)
+    h = np.empty((r, a, C), dW.dtype)         # h[l, i] = sum_j G[j, l] dU[i*a + j, o]
+    w = np.empty((r, r, C), dW.dtype)         # w[k, l] = sum_i G[i, k] h[l, i]
     for o in range(C_out):
         for i in range(a):
             for l in range(r):
-                _combine(h[i, l], GT, l, dU[i * a:(i + 1) * a, o])
+                _combine_at(h[l, i], GT, l, dU, i * a, o)
         for k in range(r):
             for l in range(r):
-                _combine(w[k, l], GT, k, h[:, l])
+                _combine(w[k, l], GT, k, h[l])
         for c in range(C):
             for k in range(r):
                 for l in range(r):
@@ -181,8 +193,7 @@ def _chunks(n0, n1, TH, TW, per_tile, budget):
 
 
 def _matrices(m, dtype):
-    AT, G, BT = winograd_matrices(m)
-    return AT.astype(dtype), G.astype(dtype), BT.astype(dtype)
+    return tuple(M.astype(dtype) for M in winograd_matrices(m))          # AT, G, BT
 
 
 def _filters(W, G, ws, name):
@@ -191,16 +202,27 @@ def _filters(W, G, ws, name):
     return filter_transform(W, G, ws.get(name, (G.shape[0] ** 2, C_out, C), W.dtype))
 
 
-def _correlate(src, U, bias, padding, m, out, ws, n0, n1):
+def _budget(U):
+    """Chunk size in bytes: CHUNK_BYTES, or the filters' size if larger (a buffer that size
+    exists anyway; the small images of wide layers then go in fewer, wider GEMMs), at most 16 MB."""
+    return max(CHUNK_BYTES, min(U.nbytes, 16 << 20))
+
+
+def _correlate(src, U, bias, padding, m, out, ws, n0, n1, keep=None):
     """out[n] (N, C_out, OH, OW) = Winograd correlation of src[n] with U (+ bias), n0 <= n < n1.
-    U: (a*a, C_out, C) (any strides BLAS takes)."""
+    U: (a*a, C_out, C) (any strides BLAS takes). With a dict ``keep``, each chunk's V is a new
+    array stored there under its chunk (a, nb, ty0, ty1), for backward."""
     AT, _, BT = _matrices(m, src.dtype)
     (kk, C_out, C), (OH, OW) = U.shape, out.shape[2:]
     TH, TW = tile_grid(OH, OW, m)
     b = np.zeros(C_out, src.dtype) if bias is None else bias.astype(src.dtype, copy=False)
-    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * src.itemsize, CHUNK_BYTES):
+    for chunk in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * src.itemsize, _budget(U)):
+        a, nb, ty0, ty1 = chunk
         P = nb * (ty1 - ty0) * TW
-        V = tile_transform(src, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), src.dtype))
+        V = np.empty((kk, C, P), src.dtype) if keep is not None else ws.get("V", (kk, C, P), src.dtype)
+        V = tile_transform(src, a, nb, ty0, ty1, TW, m, *padding, BT, V)
+        if keep is not None:
+            keep[chunk] = V
         Mt = np.matmul(U, V, out=ws.get("M", (kk, C_out, P), src.dtype))    # a*a, C_out, P
         untile_transform(Mt, a, nb, ty0, ty1, TW, AT, b, out)
 
@@ -213,31 +235,37 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4):
     (N, C, H, Wd), (ph, pw) = x.shape, pair(padding)
     out = np.empty((N, W.shape[0], H + 2 * ph - 2, Wd + 2 * pw - 2), dtype=x.dtype)
     U = _filters(np.ascontiguousarray(W), _matrices(tile, x.dtype)[1], ws, "U")   # a*a, C_out, C
-    cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1),
+    # keep V = BT x B for backward's weight gradient when it is small (the 64x64 models' layers)
+    TH, TW = tile_grid(*out.shape[2:], tile)
+    keep = {} if U.shape[0] * C * N * TH * TW * x.itemsize <= KEEP_V_BYTES else None
+    cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1, keep),
             cf._sample_ranges(N, N * x[0].size * 9))
-    return out, (x, b is not None)
+    return out, (x, b is not None, keep or {})
 
 
-def _weight_grad_share(dy, x, padding, m, ws, n0, n1):
-    """dU (a*a, C_out, C) summed over samples n0..n1-1: A dY AT of dout against V = BT d B of x."""
+def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept):
+    """dU (a*a, C_out, C) summed over samples n0..n1-1: A dY AT of dout against V = BT d B of x
+    (from ``kept``, forward's V by chunk, where it is there)."""
     AT, _, BT = _matrices(m, x.dtype)
     (N, C_out, OH, OW), C = dy.shape, x.shape[1]
     TH, TW = tile_grid(OH, OW, m)
     kk = (m + 2) ** 2
     dU = ws.get("dU", (kk, C_out, C), x.dtype)
     A = np.ascontiguousarray(AT.T)                                           # a, m
-    # chunks as large as dU itself (a filter-sized buffer exists anyway): for the small images of
-    # wide layers, one chunk per worker, so no partial sums to add
-    budget = max(CHUNK_BYTES, dU.nbytes)
-    for a, nb, ty0, ty1 in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * x.itemsize, budget):
+    for chunk in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * x.itemsize, _budget(dU)):
+        a, nb, ty0, ty1 = chunk
         P = nb * (ty1 - ty0) * TW
-        V = tile_transform(x, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), x.dtype))
+        V = kept.get(chunk)
+        if V is None:
+            V = tile_transform(x, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), x.dtype))
         dM = tile_transform(dy, a, nb, ty0, ty1, TW, m, 0, 0, A, ws.get("M", (kk, C_out, P), x.dtype))
         Vt = V.transpose(0, 2, 1)                                            # a*a, P, C
         if a == n0 and ty0 == 0:
             np.matmul(dM, Vt, out=dU)
-        else:
-            dU += np.matmul(dM, Vt, out=ws.get("part", dU.shape, x.dtype))
+        else:                                  # one tile position at a time: a small scratch
+            part = ws.get("part", dU.shape[1:], x.dtype)                     # C_out, C
+            for k in range(kk):
+                dU[k] += np.dot(dM[k], Vt[k], out=part)
     return dU
 
 
@@ -246,12 +274,13 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
     without a bias). dW and db are fresh arrays."""
     check_conv(W, stride)
     ws = ws or shared_workspace()
-    x, has_bias = saved
+    x, has_bias, kept = saved
     (ph, pw), (N, C), C_out = pair(padding), x.shape[:2], W.shape[0]
     dy = np.ascontiguousarray(dout)
     _, G, _ = _matrices(tile, W.dtype)
-    ranges = cf._sample_ranges(N, N * dy[0].size * 9)
-    parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1), ranges)
+    ranges = cf._sample_ranges(N, N * x[0].size * 9)                         # as in forward
+    parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1, kept),
+                    ranges)
     dU = parts[0]                                                            # a*a, C_out, C
     for p in parts[1:]:
         dU += p

@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from minicnn.atomic import write_text
+
 
 def aggregate(records):
     """Records -> rows {trial, point, status, mean, std, min, max, n, time, error}, best first."""
@@ -81,14 +83,6 @@ def plot(records, keys, path):
     ax.set_ylabel("best val accuracy (%)")
     fig.suptitle(f"{len(ok)} runs; red: mean per value")
     return save(fig, path)
-
-
-def write_text(path, text):
-    """Write ``text`` to ``path`` atomically (temporary file, then rename)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def write_summary(records, config, out_dir):
