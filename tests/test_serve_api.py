@@ -8,14 +8,17 @@ What this proves:
   good request still works: not an image, truncated, corrupt, zero bytes, too many bytes (413,
   decided from Content-Length), too many pixels (413, a decompression bomb), no Content-Length
   (411), wrong method (405 with Allow), wrong path (404);
+- an upload is decoded from memory: predicting opens no file at all;
 - 20 concurrent requests give exactly the answers of the same 20 sent one after another;
 - a missing or non-minicnn checkpoint stops ``minicnn serve`` with one line before it listens,
   and ``python -m minicnn serve --port 0`` prints an address that answers.
 """
 import base64
+import builtins
 import http.client
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -138,7 +141,8 @@ def bomb_png():
 
 
 BAD = {  # name: (method, path, body, headers, status, words the message must contain)
-    "not an image": ("POST", "/api/predict", b"hello, I am a text file" * 10, {}, 400, "not an image"),
+    "not an image": ("POST", "/api/predict", b"hello, I am a text file" * 10, {}, 400,
+                     "not an image"),
     "zero bytes": ("POST", "/api/predict", b"", {}, 400, "empty upload"),
     "truncated": ("POST", "/api/predict", jpeg_bytes()[:2000], {}, 400,
                   "the uploaded JPEG image (256x256): cannot decode"),
@@ -183,12 +187,26 @@ def test_413_is_decided_from_content_length_and_411_without_it(server, samples):
     assert predict(server, base64.b64decode(samples[3]["png"]))["class"] == "pituitary"
 
 
+def test_an_upload_is_never_written_to_disk(server, samples, monkeypatch):
+    data = base64.b64decode(samples[1]["png"])
+    server.service.predict(data)                             # warm: kernels loaded from cache
+    opened = []
+
+    def spy(real):
+        return lambda f, *a, **k: opened.append(f) or real(f, *a, **k)
+    monkeypatch.setattr(builtins, "open", spy(builtins.open))
+    monkeypatch.setattr(os, "open", spy(os.open))
+    assert server.service.predict(data)["class"] in server.service.classes
+    assert opened == []
+
+
 def test_20_concurrent_requests_equal_20_sequential(server, samples):
     bodies = [base64.b64decode(samples[i % len(samples)]["png"]) for i in range(20)]
     keys = ("class", "probabilities", "gradcam_png", "input_png")
     sequential = [{k: predict(server, b)[k] for k in keys} for b in bodies]
     with ThreadPoolExecutor(20) as pool:
-        concurrent = [{k: a[k] for k in keys} for a in pool.map(lambda b: predict(server, b), bodies)]
+        answers = list(pool.map(lambda b: predict(server, b), bodies))
+    concurrent = [{k: a[k] for k in keys} for a in answers]
     assert concurrent == sequential
     assert len({json.dumps(a["probabilities"]) for a in sequential}) == len(samples)
 

@@ -10,7 +10,8 @@ Chromium runs with no network features and an empty profile; ``playwright instal
 needed. Without Playwright or /usr/bin/chromium the test skips (in CI,
 MINICNN_REQUIRE_OPTIONAL=1 makes that a failure).
 
-Regenerate the README's screenshot with:  PYTHONPATH=. python tests/test_serve_browser.py docs/img/serve.png
+Regenerate the README's screenshot with:
+    PYTHONPATH=. python tests/test_serve_browser.py docs/img/serve.png
 """
 import os
 import sys
@@ -31,7 +32,9 @@ CAM_STD = """() => {                       // std of the Grad-CAM image's pixels
   const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
   const d = ctx.getImageData(0, 0, c.width, c.height).data;
   let s = 0, s2 = 0, n = 0;
-  for (let i = 0; i < d.length; i += 4) for (let k = 0; k < 3; k++) { s += d[i + k]; s2 += d[i + k] ** 2; n++; }
+  for (let i = 0; i < d.length; i += 4) {
+    for (let k = 0; k < 3; k++) { s += d[i + k]; s2 += d[i + k] ** 2; n++; }
+  }
   return Math.sqrt(s2 / n - (s / n) ** 2);
 }"""
 DONE = "!document.querySelector('.result.pending')"

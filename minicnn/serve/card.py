@@ -1,4 +1,4 @@
-"""The model card (``GET /api/model``) and the sample scans (``GET /api/samples``) of ``minicnn serve``.
+"""``minicnn serve``'s model card (``GET /api/model``) and sample scans (``GET /api/samples``).
 
 Everything on the card comes from the checkpoint's own metadata (written by ``fit``): what the
 model is, what it was trained on and how the data were split, its validation accuracy, and what

@@ -44,7 +44,7 @@ from minicnn.viz.gradcam import CAMPass
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024        # a request body above this is refused with 413
 MAX_PIXELS = decode.MAX_PIXELS             # width * height above this is refused with 413
 FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "GIF", "WEBP")   # what Pillow may try to open
-DEFAULT_CHECKPOINT = "mini_resnet_64.npz"  # in minicnn/datasets, a copy of the shipped recipe's best
+DEFAULT_CHECKPOINT = "mini_resnet_64.npz"  # in minicnn/datasets: docs/checkpoints/mini_resnet/best
 
 
 class RequestError(ValueError):
@@ -61,7 +61,7 @@ def default_checkpoint():
 
 
 def load_model(path):
-    """A checkpoint written by ``fit`` / ``minicnn train``, or a one-line ValueError saying why not."""
+    """A checkpoint written by ``fit`` / ``minicnn train``, or a one-line ValueError saying why."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"checkpoint {path} does not exist")
@@ -171,7 +171,8 @@ class ModelService:
             "gradcam_layer": layer, "image": info,
         }
         t4 = time.perf_counter()
-        ms = [round(1000 * (b - a), 2) for a, b in ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t0, t4))]
+        spans = ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t0, t4))
+        ms = [round(1000 * (b - a), 2) for a, b in spans]
         answer["timing_ms"] = ms[-1]
         answer["timing_detail_ms"] = dict(zip(("decode", "predict", "gradcam", "encode"), ms))
         return answer
