@@ -46,7 +46,9 @@ print(f"Dense  relative error  x: {rel_error(dx, num_dx):.1e}   "
 # 5. check_layer does steps 1-4 for the input and every parameter. A convolution:
 conv = mc.Conv2D(2, 3, kernel_size=3, stride=2, padding=1, dtype=np.float64, rng=rng)
 errors = check_layer(conv, rng.standard_normal((2, 2, 5, 5)))
-print("Conv2D relative errors:", {k: f"{v:.1e}" for k, v in errors.items()})
+# The exact values (about 1e-10) change in their last digits with the CPU's BLAS kernel, so the
+# printed line states the verdict, which does not: far below 1e-7 for x, W and b alike.
+print("Conv2D relative errors below 1e-8:", {k: bool(v < 1e-8) for k, v in errors.items()})
 
 
 # 6. What a bug looks like: dx = dout @ W instead of dout @ W.T. With a square W the shapes
@@ -74,6 +76,6 @@ print(f"Conv2D in float32, x error: {rel_error(dx32, num32):.1e}   "
 # Output (python examples/gradcheck_walkthrough.py):
 #   dL/dx[0,1]  backward: -0.6971981196   (L(x+h) - L(x-h)) / 2h: -0.6971981197
 #   Dense  relative error  x: 3.5e-11   W: 9.0e-12
-#   Conv2D relative errors: {'x': '3.5e-10', 'W': '1.2e-10', 'b': '5.5e-11'}
+#   Conv2D relative errors below 1e-8: {'x': True, 'W': True, 'b': True}
 #   buggy Dense x error: 6.3e-01 (about 1e-7 or less means right; this is a bug)
 #   Conv2D in float32, x error: 1.6e-04   (rounding noise: a small bug could hide in it)

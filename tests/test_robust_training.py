@@ -173,3 +173,21 @@ def test_cli_refuses_existing_run_and_empty_split(tmp_path, capsys, monkeypatch)
     err = capsys.readouterr().err.strip()
     assert "already holds a training run" in err and "\n" not in err, err
     assert (tmp_path / "run" / "best.npz").read_bytes() == b"an earlier run's model"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_cli_stops_a_diverging_run_and_checks_out_first(tmp_path, capsys, monkeypatch):
+    from test_cli import write_images
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MINICNN_DEBUG", raising=False)
+    write_images(tmp_path / "data", 8, seed=0)
+    base = ["train", "--model", "mini_resnet", "--data", str(tmp_path / "data"), "--image-size",
+            "32", "--quiet", "--epochs", "2"]
+    assert main(base + ["--out", str(tmp_path / "run"), "--lr", "10"]) == 1    # was: exit 0
+    assert "the training loss grew to" in capsys.readouterr().err       # finite, but far too big
+    saved = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert saved["stop_reason"] == "diverged" and len(saved["history"]["loss"]) == 1
+    (tmp_path / "file").write_text("x")
+    assert main(base + ["--out", str(tmp_path / "file" / "run")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "cannot create the output folder" in err and "\n" not in err, err

@@ -146,3 +146,6 @@ def test_cli_runs_a_json_config(folder, tmp_path, capsys):
 def test_the_example_config_is_valid():
     c = load_config(os.path.join(ROOT, "examples", "sweep_cnn5.toml"))
     assert c["fixed"]["model"] == "cnn5" and len(points(c)) == 7
+    confirm = load_config(os.path.join(ROOT, "examples", "sweep_cnn5_confirm.toml"))
+    assert points(confirm) == [{"stride": 1, "width": 1.0}, {"stride": 2, "width": 1.0},
+                               {"stride": 1, "width": 0.5}]

@@ -7,6 +7,9 @@
 Prints a summary; the full lists (every group, every leaked test file) go to the JSON file
 --out names, or to stdout with --json. Nothing is written unless --out is given.
 """
+import json
+import os
+
 from minicnn.atomic import write_text  # small, no heavy imports
 from minicnn.cli import CLIError
 
@@ -28,9 +31,6 @@ def register(subparsers):
 
 
 def run(args):
-    import json
-    import os
-
     from minicnn.data.audit import audit  # lazy: keeps `minicnn --help` quick
     from minicnn.data.duplicates import NEAR_THRESHOLD  # lazy: keeps `minicnn --help` quick
     from minicnn.data.folders import kaggle_split_dir  # lazy: keeps `minicnn --help` quick

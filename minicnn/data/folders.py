@@ -73,13 +73,15 @@ def parallel_map(fn, items, workers=None):
     workers = _default_workers(len(items)) if workers is None else int(workers)
     if workers <= 1:
         return [fn(item) for item in items]
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(fn, items, chunksize=64))
+        return list(pool.map(fn, items, chunksize=64))
     except BrokenProcessPool:
         raise ChildProcessError(f"a worker process died while working through {len(items)} "
                                 f"files (killed for lack of memory?); nothing was loaded. Try "
                                 f"again with workers=1 or with more free memory") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)   # Ctrl-C: do not finish the queue first
 
 
 def decode_files(fulls, image_size, color, workers=None):

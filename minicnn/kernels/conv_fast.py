@@ -62,7 +62,7 @@ def _blas_controller():
     global _blas
     if _blas is None:
         try:
-            from threadpoolctl import ThreadpoolController
+            from threadpoolctl import ThreadpoolController  # loaded on the first parallel conv only
             _blas = ThreadpoolController()
         except ImportError:
             _blas = False

@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from minicnn.atomic import write_text
+
 
 def aggregate(records):
     """Records -> rows {trial, point, status, mean, std, min, max, n, time, error}, best first."""
@@ -59,16 +61,26 @@ def markdown_table(rows, keys, with_time=True):
     return "\n".join(lines)
 
 
-def plot(records, keys, path):
-    """Accuracy of every repeat (dots) and mean (bar) against each knob; accuracy vs time."""
+def plot(records, keys, path, baseline=None):
+    """Accuracy of every repeat (dots) and mean (bar) against each knob; accuracy vs time.
+
+    baseline: a point (one-at-a-time search); each knob's panel then shows only the runs that
+    differ from it in that knob alone, so other knobs' effects do not blur the comparison.
+    """
     from minicnn.viz._plot import new_figure, save   # lazy: matplotlib only when plotting
     ok = [r for r in records if r["status"] == "ok"]
+
+    def runs_for(key):
+        if baseline is None:
+            return ok
+        return [r for r in ok if all(r["point"].get(k) == baseline[k] for k in keys if k != key)]
     fig = new_figure(3.2 * (len(keys) + 1), 3.2)
     axes = fig.subplots(1, len(keys) + 1, squeeze=False)[0]
     for ax, key in zip(axes, keys):
-        values = sorted({_value(r["point"].get(key)) for r in ok})
+        runs = runs_for(key)
+        values = sorted({_value(r["point"].get(key)) for r in runs})
         for j, v in enumerate(values):
-            acc = [100 * r["val_accuracy"] for r in ok if _value(r["point"].get(key)) == v]
+            acc = [100 * r["val_accuracy"] for r in runs if _value(r["point"].get(key)) == v]
             ax.scatter(np.full(len(acc), j) + np.linspace(-0.15, 0.15, len(acc)), acc, s=12,
                        alpha=0.6, color="tab:blue")
             ax.hlines(np.mean(acc), j - 0.3, j + 0.3, color="tab:red", lw=2)
@@ -83,14 +95,6 @@ def plot(records, keys, path):
     return save(fig, path)
 
 
-def write_text(path, text):
-    """Write ``text`` to ``path`` atomically (temporary file, then rename)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_summary(records, config, out_dir):
     """summary.md (the table, with the config) and summary.png in ``out_dir``; returns the text."""
     keys = list(config["space"])
@@ -103,5 +107,7 @@ def write_summary(records, config, out_dir):
             f"\n\ndata: `{json.dumps(config['data'])}`\n\n{markdown_table(rows, keys)}\n")
     write_text(os.path.join(out_dir, "summary.md"), text)
     if any(r["status"] == "ok" for r in records):
-        plot(records, keys, os.path.join(out_dir, "summary.png"))
+        one_at_a_time = config["strategy"] == "one_at_a_time"
+        baseline = {k: v[0] for k, v in config["space"].items()} if one_at_a_time else None
+        plot(records, keys, os.path.join(out_dir, "summary.png"), baseline)
     return text

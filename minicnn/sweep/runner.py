@@ -115,9 +115,9 @@ def make_optimizer(model, s):
 
 
 def make_augmenter(augment, seed):
-    """True: the recipes' flip + 10% shift; a dict: Augmenter(**dict); False: none."""
+    """True: Augmenter's defaults (flip, 10% shift, 10 degree rotation); a dict: Augmenter(**dict)."""
     if augment is True:
-        return Augmenter(flip=True, max_shift=0.1, rng=seed)
+        return Augmenter(rng=seed)
     return Augmenter(**augment, rng=seed) if isinstance(augment, dict) and augment else None
 
 

@@ -16,7 +16,7 @@ DPI = 100
 
 def new_figure(width, height):
     """A Figure of ``width`` x ``height`` inches at ``DPI``, with constrained layout (no overlaps)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib loads on the first figure, not at import
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 

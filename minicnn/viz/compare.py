@@ -114,7 +114,7 @@ def _bars(ax, rows, key, scale, xlabel, fmt):
 
 def plot_comparison(rows, path, title="minicnn runs vs the report"):
     """Accuracy of every row; parameters, FLOPs and training time of the minicnn runs."""
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch  # matplotlib loads on the first figure (see _plot)
     fig = new_figure(12, 6.5)
     fig.suptitle(title)
     (acc, params), (flops, time) = fig.subplots(2, 2)

@@ -158,8 +158,8 @@ def plot_gradcam(model, x, path, images=None, labels=None, classes=None, all_cla
             mark = "pred " if all_classes and c == pred[i] else ("pred: " if not all_classes else "")
             color = "black" if labels is None or c != pred[i] or pred[i] == labels[i] else "firebrick"
             ax.set_title(f"{mark}{classes[c]} ({p.probs[i, c]:.2f})", fontsize=9, color=color)
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
+    from matplotlib.cm import ScalarMappable  # matplotlib loads on the first figure (see _plot)
+    from matplotlib.colors import Normalize  # (likewise)
     fig.colorbar(ScalarMappable(Normalize(0, 1), "jet"), ax=axes, shrink=0.6,
                  label="relative importance")
     return save(fig, path)
