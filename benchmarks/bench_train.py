@@ -205,7 +205,9 @@ def run(args):
     threads = args.threads
     common = dict(batch=args.batch_size, threads=threads, stub=args.stub,
                   clock="cpu" if args.cpu_time else "wall")
-    if args.quick:
+    if args.steps:
+        common.update(warmup=2, min_steps=args.steps, max_steps=args.steps, min_time=0.0)
+    elif args.quick:
         common.update(warmup=1, min_steps=2, max_steps=3, min_time=0.0)
     else:
         common.update(warmup=3, min_steps=5, max_steps=50, min_time=args.min_time)
@@ -229,7 +231,7 @@ def run(args):
         for size in args.sizes:
             key = f"{model}@{size}"
             row = {}
-            for mode in ("train", "infer"):
+            for mode in args.modes:
                 for fw, native, algorithm in variants:
                     spec = dict(common, framework=fw, model=model, size=size, mode=mode)
                     if algorithm:
@@ -241,7 +243,7 @@ def run(args):
                     msg = r.get("error") or (f"{r['images_per_s']:.1f} img/s, peak {r['peak_rss_mb']:.0f} MB"
                                              f" (after import {r['rss_after_import_mb']:.0f} MB)")
                     print(f"  {key:16s} {mode:5s} {tag:15s} {msg}", flush=True)
-            for mode in ("train", "infer"):
+            for mode in args.modes:
                 ips = {tag: row[(mode, tag)].get("images_per_s") for (m, tag) in row if m == mode}
                 report[f"{mode}_ratio"][key] = _ratio(ips.get("minicnn"), ips.get("torch"))
                 if not args.no_native:
@@ -324,6 +326,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--min-time", type=float, default=10.0, help="seconds of timed steps per measurement")
     p.add_argument("--quick", action="store_true", help="1 warm-up + 2-3 timed steps per measurement")
+    p.add_argument("--steps", type=int, help="exactly this many timed steps (after 2 warm-up steps)")
+    p.add_argument("--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"])
     p.add_argument("--no-native", action="store_true", help="skip the native-OpenBLAS-kernel runs")
     p.add_argument("--cpu-time", action="store_true",
                    help="step times by process CPU time (a machine shared with other work; use --threads 1)")

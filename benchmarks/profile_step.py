@@ -129,7 +129,7 @@ def main(argv=None):
     for model in args.models:
         for size in args.sizes:
             ms = profile(model, size, args.batch_size, args.steps, args.algorithm)
-            results["profiles"][f"{model}@{size}"] = ms
+            results["profiles"][f"{model}@{size}"] = dict(ms)
             total = ms.pop("step")
             print(f"\n{model}@{size}, algorithm={args.algorithm}: step {total:.1f} ms "
                   f"({CLOCK['name']} clock, median of {args.steps})")

@@ -329,3 +329,43 @@ def every_layer_models(dtype=None, seed=0):
         mc.Dropout(0.5, dtype=dtype), mc.Dense(16, 3, dtype=dtype, rng=rng)], input_shape=(2, 13, 11))
     return [perturb(a, rng), perturb(b, rng)]
 
+
+
+def assert_conv_matches_torch(torch, layer, x, tol, seed=4):
+    """Conv2D ``layer`` on ``x`` gives torch.nn.Conv2d's output and gradients (same weights) to
+    ``tol`` relative to the largest value; dtypes are kept."""
+    dtype = x.dtype
+    t = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+                        padding=layer.padding).to(getattr(torch, dtype.name))
+    with torch.no_grad():
+        t.weight.copy_(torch.from_numpy(layer.params["W"]))
+        t.bias.copy_(torch.from_numpy(layer.params["b"]))
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    ty = t(tx)
+    y = layer.forward(x, training=True)
+    dout = np.random.default_rng(seed).standard_normal(y.shape).astype(dtype)
+    ty.backward(torch.from_numpy(dout))
+    dx = layer.backward(dout)
+    for name, ours, theirs in (("output", y, ty), ("dx", dx, tx.grad), ("dW", layer.grads["W"], t.weight.grad),
+                               ("db", layer.grads["b"], t.bias.grad)):
+        theirs = theirs.detach().numpy()
+        assert ours.dtype == dtype, name
+        assert np.max(np.abs(ours - theirs)) <= tol * max(1.0, np.max(np.abs(theirs))), name
+
+
+#: 3x3 stride-1 convolutions for the Winograd tests: (N, C_in, H, W, C_out, padding) with odd
+#: sizes, padding 0 to 3, batch 1 and one input channel
+WINOGRAD_SHAPES = [(2, 3, 7, 5, 4, 1), (1, 1, 6, 9, 2, 0), (2, 2, 5, 5, 3, 3), (2, 4, 9, 8, 5, 1),
+                   (1, 2, 3, 3, 2, 0), (2, 2, 4, 7, 3, (2, 0))]
+
+
+def conv3x3_data(shape, dtype=np.float64, seed=0):
+    """x, W, b and a random dout for one of WINOGRAD_SHAPES."""
+    N, C, H, W, C_out, p = shape
+    rng = np.random.default_rng(seed)
+    ph, pw = (p, p) if np.ndim(p) == 0 else p
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    Wt = rng.standard_normal((C_out, C, 3, 3)).astype(dtype)
+    b = rng.standard_normal(C_out).astype(dtype)
+    dout = rng.standard_normal((N, C_out, H + 2 * ph - 2, W + 2 * pw - 2)).astype(dtype)
+    return x, Wt, b, dout

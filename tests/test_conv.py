@@ -16,6 +16,7 @@ import pytest
 
 from minicnn import Conv2D
 from minicnn.gradcheck import check_layer
+from helpers import assert_conv_matches_torch
 
 # (N, C_in, H, W, C_out, kernel_size, stride, padding)
 CONFIGS = [
@@ -49,28 +50,7 @@ def test_gradient_check(cfg):
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
 @pytest.mark.parametrize("cfg", CONFIGS)
 def test_matches_pytorch(torch, cfg, dtype, tol):
-    layer, x = make_conv(cfg, dtype)
-    k, s, p = cfg[5:]
-    ref = torch.nn.Conv2d(cfg[1], cfg[4], k, stride=s, padding=p).to(getattr(torch, np.dtype(dtype).name))
-    with torch.no_grad():
-        ref.weight.copy_(torch.from_numpy(layer.params["W"]))
-        ref.bias.copy_(torch.from_numpy(layer.params["b"]))
-    tx = torch.from_numpy(x.copy()).requires_grad_(True)
-    ty = ref(tx)
-    y = layer.forward(x, training=True)
-    dout = np.random.default_rng(4).standard_normal(y.shape).astype(dtype)
-    ty.backward(torch.from_numpy(dout))
-    dx = layer.backward(dout)
-
-    def close(ours, theirs):
-        theirs = theirs.detach().numpy()
-        return np.max(np.abs(ours - theirs)) <= tol * max(1.0, np.max(np.abs(theirs)))
-
-    assert y.dtype == dtype and dx.dtype == dtype and layer.grads["W"].dtype == dtype
-    assert close(y, ty), "output"
-    assert close(dx, tx.grad), "dx"
-    assert close(layer.grads["W"], ref.weight.grad), "dW"
-    assert close(layer.grads["b"], ref.bias.grad), "db"
+    assert_conv_matches_torch(torch, *make_conv(cfg, dtype), tol)
 
 
 def test_shapes_flops_config():

@@ -48,3 +48,11 @@ def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
     monkeypatch.setattr(training, "load_checkpoint", broken)
     with pytest.raises(ZeroDivisionError):
         main(["predict", "--checkpoint", str(tmp_path / "m.npz"), "x.png"])
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '{"space": [1]}', "{not json"])
+def test_a_malformed_sweep_config_is_one_line(tmp_path, capsys, text):
+    (tmp_path / "sweep.json").write_text(text)
+    assert main(["sweep", str(tmp_path / "sweep.json"), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err and err.startswith("minicnn sweep: error"), err

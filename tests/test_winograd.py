@@ -17,9 +17,9 @@ import pytest
 from minicnn.kernels import im2col_ref
 from minicnn.kernels import winograd_ref as wr
 
-# (N, C_in, H, W, C_out, padding)
-SHAPES = [(2, 3, 7, 5, 4, 1), (1, 1, 6, 9, 2, 0), (2, 2, 5, 5, 3, 3), (2, 4, 9, 8, 5, 1),
-          (1, 2, 3, 3, 2, 0), (2, 2, 4, 7, 3, (2, 0))]
+from helpers import WINOGRAD_SHAPES, conv3x3_data
+
+SHAPES = WINOGRAD_SHAPES
 
 
 @pytest.mark.parametrize("m", wr.TILES)
@@ -41,21 +41,10 @@ def test_one_dimensional_algorithm_is_exact(m, points):
     assert y == [sum(g[k] * d[u + k] for k in range(3)) for u in range(m)]    # exactly
 
 
-def conv_data(shape, dtype=np.float64, seed=0):
-    N, C, H, W, C_out, p = shape
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    Wt = rng.standard_normal((C_out, C, 3, 3)).astype(dtype)
-    b = rng.standard_normal(C_out).astype(dtype)
-    OH, OW = im2col_ref.conv_output_size(H, W, 3, 3, 1, p)
-    dout = rng.standard_normal((N, C_out, OH, OW)).astype(dtype)
-    return x, Wt, b, dout
-
-
 @pytest.mark.parametrize("m", wr.TILES)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_reference_equals_im2col_reference(shape, m):
-    x, Wt, b, dout = conv_data(shape)
+    x, Wt, b, dout = conv3x3_data(shape)
     p = shape[-1]
     y, saved = wr.conv_forward(x, Wt, b, 1, p, tile=m)
     dx, dW, db = wr.conv_backward(dout, saved, Wt, 1, p, tile=m)
@@ -69,7 +58,7 @@ def test_reference_equals_im2col_reference(shape, m):
 
 @pytest.mark.parametrize("m, bound", [(2, 2e-6), (4, 1e-4)])
 def test_float32_error(m, bound):
-    x, Wt, _, _ = conv_data((2, 64, 12, 12, 16, 1), np.float64)
+    x, Wt, _, _ = conv3x3_data((2, 64, 12, 12, 16, 1), np.float64)
     Wt *= np.sqrt(2 / (64 * 9))                                   # He-initialised weights
     exact = im2col_ref.conv_forward(x, Wt, None, 1, 1)[0]
     y, _ = wr.conv_forward(x.astype(np.float32), Wt.astype(np.float32), None, 1, 1, tile=m)

@@ -17,7 +17,7 @@ from minicnn import Conv2D, Sequential, models
 from minicnn.layers import set_conv_algorithm
 from minicnn.gradcheck import check_layer
 from minicnn.kernels import conv_fast, winograd_fast as fast, winograd_ref as ref
-from test_winograd import SHAPES, conv_data
+from helpers import WINOGRAD_SHAPES as SHAPES, assert_conv_matches_torch, conv3x3_data
 
 WIDE = [(2, 40, 6, 7, 24, 1), (1, 16, 5, 5, 48, 0)]
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
@@ -41,7 +41,7 @@ def chunking(request, monkeypatch):
 @pytest.mark.parametrize("m", ref.TILES)
 @pytest.mark.parametrize("shape", SHAPES + WIDE)
 def test_fast_equals_reference(shape, m, dtype, chunking):
-    x, Wt, b, dout = conv_data(shape, dtype)
+    x, Wt, b, dout = conv3x3_data(shape, dtype)
     p = shape[-1]
     y_r, saved_r = ref.conv_forward(x, Wt, b, 1, p, tile=m)
     y, saved = fast.conv_forward(x, Wt, b, 1, p, tile=m)
@@ -74,21 +74,7 @@ def test_gradient_check(shape):
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
 @pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[2], WIDE[0]])
 def test_matches_pytorch(torch, shape, dtype, tol):
-    layer, x = winograd_layer(shape, dtype)
-    t = torch.nn.Conv2d(shape[1], shape[4], 3, padding=shape[-1]).to(getattr(torch, np.dtype(dtype).name))
-    with torch.no_grad():
-        t.weight.copy_(torch.from_numpy(layer.params["W"]))
-        t.bias.copy_(torch.from_numpy(layer.params["b"]))
-    tx = torch.from_numpy(x.copy()).requires_grad_(True)
-    ty = t(tx)
-    y = layer.forward(x, training=True)
-    dout = np.random.default_rng(4).standard_normal(y.shape).astype(dtype)
-    ty.backward(torch.from_numpy(dout))
-    dx = layer.backward(dout)
-    for ours, theirs in ((y, ty), (dx, tx.grad), (layer.grads["W"], t.weight.grad), (layer.grads["b"], t.bias.grad)):
-        theirs = theirs.detach().numpy()
-        assert ours.dtype == dtype
-        assert np.max(np.abs(ours - theirs)) <= tol * max(1.0, np.max(np.abs(theirs)))
+    assert_conv_matches_torch(torch, *winograd_layer(shape, dtype), tol)
 
 
 def test_algorithm_config_and_save_load(tmp_path):
@@ -118,7 +104,10 @@ def test_auto_rule_and_errors(monkeypatch):
     Conv2D(32, 4, 3, padding=1).forward(np.zeros((1, 32, 8, 8), np.float32))
     Conv2D(16, 4, 3, padding=1).forward(np.zeros((1, 16, 8, 8), np.float32))
     Conv2D(32, 4, 3, padding=1, algorithm="im2col").forward(np.zeros((1, 32, 8, 8), np.float32))
-    assert used == [{"tile": fast.DEFAULT_TILE}]
+    assert used == [{"tile": fast.DEFAULT_TILE, "for_backward": True}]
+    with minicnn.no_grad():                                 # no backward can follow: keep nothing
+        Conv2D(32, 4, 3, padding=1).forward(np.zeros((1, 32, 8, 8), np.float32))
+    assert used[-1]["for_backward"] is False
     for kwargs, match in [(dict(kernel_size=5), "kernel_size 3 and stride 1, got kernel_size \\(5, 5\\)"),
                           (dict(kernel_size=3, stride=2), "stride \\(2, 2\\)"),
                           (dict(kernel_size=3, algorithm="fft"), "one of .*got 'fft'")]:

@@ -15,7 +15,8 @@ import sys
 
 from minicnn import __version__
 
-COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare", "sweep", "export"]
+COMMANDS = ["train", "evaluate", "predict", "summary", "audit", "report", "compare", "sweep",
+            "export", "serve"]
 
 
 class CLIError(Exception):

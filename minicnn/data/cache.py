@@ -9,7 +9,9 @@ image_size, color, and every file's relative path, label and a BLAKE2b hash of i
 Adding, removing, moving or changing a file changes the key and the folder is decoded again.
 Sizes and modification times are not trusted: ``cp -p``, ``rsync -t``, archive extraction and
 FAT's 2-second clock all rewrite a file while keeping both, and a cache must never change what
-the data says. Hashing reads every file (about 0.3 s per 100 MB), a small price next to decoding.
+the data says. Hashing reads every file: 0.33 s for the 5,708 Kaggle training images (52 MB, on
+a busy 2-core machine), a small price next to decoding them. An unreadable file gets a marker
+instead of a hash, and decoding then skips it with a warning.
 
 Safety: entries are plain ``.npz`` written with ``np.savez`` and read with
 ``allow_pickle=False`` (strings are stored as fixed-width unicode arrays), so a cache file can
@@ -53,10 +55,14 @@ def content_key(files, image_size, color):
     listing = []
     for rel, label, full in files:
         h = hashlib.blake2b(digest_size=16)
-        with open(full, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        listing.append([rel, int(label), h.hexdigest()])
+        try:
+            with open(full, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            digest = h.hexdigest()
+        except OSError as e:        # unreadable: decoding will skip it with a warning
+            digest = f"unreadable: {e.strerror}"
+        listing.append([rel, int(label), digest])
     return _sha({"format": CACHE_FORMAT, "pillow": PIL.__version__, "image_size": int(image_size),
                  "color": color, "files": listing})
 

@@ -72,15 +72,18 @@ def to_8bit(im):
     return im.convert("RGB")
 
 
-def load_image(path, image_size=64, color="grayscale"):
+def load_image(path, image_size=64, color="grayscale", name=None):
     """Read one image file -> uint8 (C, image_size, image_size), C = 1 (grayscale) or 3 (rgb).
 
+    path: a file path, or a binary file object (``io.BytesIO(data)``; ``name`` names it in errors).
     Raises ValueError naming the file if it cannot be decoded (FileNotFoundError if missing).
     """
     check_color(color)
     image_size = check_image_size(image_size)
     mode = "L" if color == "grayscale" else "RGB"
-    with open_image(path, mode, image_size) as im:
+    if name is None:
+        name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "image"
+    with open_image(path, mode, image_size, name) as im:
         try:
             im = to_8bit(im)                            # decodes the pixels
             if im.mode != mode:
@@ -91,7 +94,7 @@ def load_image(path, image_size=64, color="grayscale"):
         except MemoryError:
             raise
         except Exception as e:  # a truncated or corrupt file: Pillow raises many kinds
-            raise ValueError(f"{os.fspath(path)}: cannot decode this image "
+            raise ValueError(f"{name}: cannot decode this image "
                              f"({type(e).__name__}: {e})") from None
     if a.ndim == 2:
         return a[None].copy()                          # H,W -> 1,H,W

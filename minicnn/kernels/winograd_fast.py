@@ -3,26 +3,24 @@
 Same algorithm and interface as ``winograd_ref.py`` (the tests hold one to the other); what
 changes is how the work is laid out:
 
-1. The transforms are two Numba kernels. ``tile_transform`` reads tiles straight from an NCHW
-   array (padding and the zeros past the last tile by bounds checks, negative padding crops)
-   and writes ``out[i*a + j, c, p] = (B d B^T)[i, j]`` for tile p: the input transform
-   (B = BT, tiles of a = m+2 pixels, stride m) and, in backward, the transpose of the output
-   transform on dout (B = A, tiles of m). ``untile_transform`` does Y = AT M A per tile, adds
-   the bias and writes the cropped m x m block into the NCHW output. Each works a row of tiles
-   at a time: the vertical half of the transform runs along whole image rows (contiguous,
-   vectorised), the horizontal half per tile; zero matrix entries are skipped.
+1. The transforms are Numba kernels. ``tile_transform`` gathers one channel's tiles of a chunk
+   from NCHW memory (zeros outside the image by bounds checks; negative padding crops) and
+   writes ``out[i*a + j, c, p] = (B d B^T)[i, j]`` for every tile p, both halves vectorised
+   across the tiles, zero matrix entries skipped: the input transform (B = BT, tiles of a = m+2
+   pixels, stride m) and, for dW, the output transform's transpose on dout (B = A, tiles of m;
+   its position (1, 1) is each tile's sum, which gives db). ``untile_transform`` does
+   Y = AT M A per tile, adds the bias and writes the cropped block into the NCHW output.
 2. Between them, one GEMM per tile position: M[k] = U[k] (C_out, C) @ V[k] (C, P) for the
    a^2 positions k, as one ``np.matmul`` on the stacks (NumPy calls BLAS per slice).
 3. Memory stays bounded: the batch is cut into chunks (whole samples, or bands of tile rows
    of one large sample) whose V and M fit CHUNK_BYTES, in Workspace buffers reused every
-   step; backward recomputes V from x instead of keeping it (one more input transform, and no
-   2.25-4x copy of every layer's input held between forward and backward). The transformed
-   filters U (a*a, C_out, C), 4x the weights for F(4x4), share one buffer with backward's
-   flipped ones; each worker sums its dU of that size. Forward keeps V for backward only where
-   it is at most KEEP_V_BYTES; "auto" takes Winograd only where U is at most
+   step. Forward keeps V (2.25x its input for F(4x4)) for backward only where it is at most
+   KEEP_V_BYTES; elsewhere backward transforms x again. The transformed filters U
+   (a*a, C_out, C), 4x the weights, share one buffer with backward's flipped ones, and each
+   worker sums a dU of that size, so "auto" takes Winograd only where U is at most
    AUTO_MAX_FILTER_BYTES (a 512->512 layer's U is 38 MB: too much for CNN5's memory at 150).
-4. As in ``conv_fast``, the batch is split between worker threads, each with single-threaded
-   BLAS and its own Workspace; the weight gradient's partial sums are added at the end.
+4. As in ``conv_fast``, the batch is split between worker threads (single-threaded BLAS, own
+   Workspace each); their weight-gradient sums are added at the end.
 """
 import numpy as np
 from numba import njit
@@ -42,9 +40,9 @@ AUTO_MAX_FILTER_BYTES = 16 << 20   #: ... and where the transformed filters woul
 def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
     """Conv2D(algorithm="auto")'s rule: the Winograd tile m for this layer shape, or None for
     im2col. Measured with benchmarks/bench_layers.py at every model shape (benchmarks/README.md)."""
-    if tuple(kernel_size) != (3, 3) or tuple(stride) != (1, 1) or c_in < AUTO_MIN_CHANNELS:
-        return None
-    if (DEFAULT_TILE + 2) ** 2 * c_in * c_out * 4 > AUTO_MAX_FILTER_BYTES:   # U and each dU, float32
+    u_bytes = (DEFAULT_TILE + 2) ** 2 * c_in * c_out * 4                   # U and each dU, float32
+    if (tuple(kernel_size), tuple(stride)) != ((3, 3), (1, 1)) or c_in < AUTO_MIN_CHANNELS \
+            or u_bytes > AUTO_MAX_FILTER_BYTES:
         return None
     return DEFAULT_TILE
 
@@ -203,8 +201,7 @@ def _filters(W, G, ws, name):
 
 
 def _budget(U):
-    """Chunk size in bytes: CHUNK_BYTES, or the filters' size if larger (a buffer that size
-    exists anyway; the small images of wide layers then go in fewer, wider GEMMs), at most 16 MB."""
+    """Chunk bytes: CHUNK_BYTES, or up to the filters' size (at most 16 MB): wider GEMMs."""
     return max(CHUNK_BYTES, min(U.nbytes, 16 << 20))
 
 
@@ -227,8 +224,9 @@ def _correlate(src, U, bias, padding, m, out, ws, n0, n1, keep=None):
         untile_transform(Mt, a, nb, ty0, ty1, TW, AT, b, out)
 
 
-def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4):
-    """Same numbers as ``winograd_ref.conv_forward``: x (N, C, H, W), W (C_out, C, 3, 3) -> (out, saved)."""
+def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4, for_backward=True):
+    """Same numbers as ``winograd_ref.conv_forward``: x (N, C, H, W), W (C_out, C, 3, 3) -> (out, saved).
+    ``for_backward=False``: no backward will follow (keep nothing for it)."""
     check_conv(W, stride)
     ws = ws or shared_workspace()
     x = np.ascontiguousarray(x)
@@ -237,20 +235,22 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4):
     U = _filters(np.ascontiguousarray(W), _matrices(tile, x.dtype)[1], ws, "U")   # a*a, C_out, C
     # keep V = BT x B for backward's weight gradient when it is small (the 64x64 models' layers)
     TH, TW = tile_grid(*out.shape[2:], tile)
-    keep = {} if U.shape[0] * C * N * TH * TW * x.itemsize <= KEEP_V_BYTES else None
+    keep = {} if for_backward and U.shape[0] * C * N * TH * TW * x.itemsize <= KEEP_V_BYTES else None
     cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1, keep),
             cf._sample_ranges(N, N * x[0].size * 9))
     return out, (x, b is not None, keep or {})
 
 
 def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept):
-    """dU (a*a, C_out, C) summed over samples n0..n1-1: A dY AT of dout against V = BT d B of x
-    (from ``kept``, forward's V by chunk, where it is there)."""
+    """(dU (a*a, C_out, C), db (C_out,)) summed over samples n0..n1-1: A dY AT of dout against
+    V = BT d B of x (from ``kept``, forward's V by chunk, where it is there). db comes free: at
+    tile position (1, 1) (interpolation point 1, A's all-ones column) dM is each tile's sum."""
     AT, _, BT = _matrices(m, x.dtype)
     (N, C_out, OH, OW), C = dy.shape, x.shape[1]
     TH, TW = tile_grid(OH, OW, m)
     kk = (m + 2) ** 2
     dU = ws.get("dU", (kk, C_out, C), x.dtype)
+    db = np.zeros(C_out, x.dtype)
     A = np.ascontiguousarray(AT.T)                                           # a, m
     for chunk in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * x.itemsize, _budget(dU)):
         a, nb, ty0, ty1 = chunk
@@ -259,6 +259,7 @@ def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept):
         if V is None:
             V = tile_transform(x, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), x.dtype))
         dM = tile_transform(dy, a, nb, ty0, ty1, TW, m, 0, 0, A, ws.get("M", (kk, C_out, P), x.dtype))
+        db += dM[m + 3].sum(axis=1)                                          # position (1, 1)
         Vt = V.transpose(0, 2, 1)                                            # a*a, P, C
         if a == n0 and ty0 == 0:
             np.matmul(dM, Vt, out=dU)
@@ -266,7 +267,7 @@ def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept):
             part = ws.get("part", dU.shape[1:], x.dtype)                     # C_out, C
             for k in range(kk):
                 dU[k] += np.dot(dM[k], Vt[k], out=part)
-    return dU
+    return dU, db
 
 
 def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, tile=4):
@@ -281,11 +282,12 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
     ranges = cf._sample_ranges(N, N * x[0].size * 9)                         # as in forward
     parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1, kept),
                     ranges)
-    dU = parts[0]                                                            # a*a, C_out, C
-    for p in parts[1:]:
+    dU, db = parts[0]                                                        # a*a, C_out, C
+    for p, b in parts[1:]:
         dU += p
+        db += b
     dW = filter_transform_t(dU, G, np.empty(W.shape, W.dtype))               # C_out, C, 3, 3
-    db = dy.sum(axis=(0, 2, 3)) if has_bias else None
+    db = db if has_bias else None
     dx = None
     if need_dx:
         dx = np.empty(x.shape, dtype=W.dtype)

@@ -23,8 +23,8 @@ class ReLU(Layer):
         x: (N, *) any shape  ->  y: same shape
 
     Forward:   y = max(x, 0)
-    Backward:  dx = dout * [y > 0]     (y, kept from forward, is > 0 where x is; at x == 0 the
-                                        gradient is 0)
+    Backward:  dx = dout * [x > 0]     (the bool mask is kept from forward, 1 byte per value, not
+                                        x or y at 4; at x == 0 the gradient is 0)
     """
 
     def __init__(self, dtype=np.float32):
@@ -33,13 +33,13 @@ class ReLU(Layer):
     def forward(self, x, training=False):
         x = _check_any_rank(self, x)
         y = np.maximum(x, 0)
-        self.cache = self._keep(y)  # y > 0 exactly where x > 0: the mask, without storing one
+        self.cache = self._keep(x > 0)  # bool mask, same shape as x (None under no_grad)
         return y
 
     def backward(self, dout):
-        y = self.cache
-        dout = self._check_dout(dout, y.shape if y is not None else ())
-        return dout * (y > 0)  # a new array: dout is left untouched
+        mask = self.cache
+        dout = self._check_dout(dout, mask.shape if mask is not None else ())
+        return dout * mask  # a new array: dout is left untouched
 
     def flops(self, input_shape):
         return int(np.prod(input_shape))  # one comparison per element

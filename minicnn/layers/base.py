@@ -30,7 +30,6 @@ Rules (``tests/helpers.py: check_contract`` holds every layer and container to t
 """
 import contextlib
 import contextvars
-import threading
 
 import numpy as np
 
@@ -93,7 +92,7 @@ def layer_spec(layer):
     return {"class": type(layer).__name__, "config": layer.get_config()}
 
 
-_DEFERRED = threading.local()
+_DEFERRED = contextvars.ContextVar("minicnn_deferred_init", default=False)  # per thread/task
 
 
 @contextlib.contextmanager
@@ -103,12 +102,11 @@ def deferred_init():
     draw; the operating system maps the memory only when it is written). ``minicnn.load`` builds
     a model this way, then checks the file's arrays against it before reading any, so a small
     file declaring a huge model costs nothing."""
-    previous = getattr(_DEFERRED, "on", False)
-    _DEFERRED.on = True
+    token = _DEFERRED.set(True)
     try:
         yield
     finally:
-        _DEFERRED.on = previous
+        _DEFERRED.reset(token)
 
 
 class Layer:
@@ -176,7 +174,7 @@ class Layer:
         """``value`` (an array, or a function of no arguments making the initial one) as a
         contiguous array of ``self.dtype``; under ``deferred_init()`` zeros of ``shape`` instead."""
         if callable(value):
-            if getattr(_DEFERRED, "on", False):
+            if _DEFERRED.get():
                 return np.zeros(shape, dtype=self.dtype)   # mapped lazily: no memory touched
             value = value()
         return np.ascontiguousarray(value, dtype=self.dtype)

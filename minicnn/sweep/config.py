@@ -76,6 +76,10 @@ def _check_range(key, spec):
 
 def check(config):
     """Validate a config dict and fill in defaults; returns a new dict."""
+    if not isinstance(config, dict) or not all(isinstance(config.get(k, {}), dict)
+                                               for k in ("data", "fixed", "space")):
+        raise ValueError(f"a sweep config is a table (JSON object) whose data, fixed and space "
+                         f"are tables too; got {type(config).__name__}")
     unknown = sorted(set(config) - {"name", "strategy", "trials", "seed", "repeats", "data",
                                     "fixed", "space"})
     if unknown:
