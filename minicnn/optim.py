@@ -197,10 +197,11 @@ class RMSprop(Optimizer):
 
     def __init__(self, model_or_params, grads=None, lr=1e-3, alpha=0.99, eps=1e-8, momentum=0.0,
                  weight_decay=0.0):
-        if not 0 <= alpha < 1 or eps < 0 or not 0 <= momentum < 1:
-            raise ValueError(f"need 0 <= alpha < 1, eps >= 0 and 0 <= momentum < 1, got "
-                             f"alpha={alpha}, eps={eps}, momentum={momentum}")
-        self.alpha, self.eps, self.momentum = float(alpha), float(eps), float(momentum)
+        self.alpha, self.eps = _finite("alpha", alpha), _finite("eps", eps)
+        self.momentum = _finite("momentum", momentum)
+        if self.alpha >= 1 or self.momentum >= 1:
+            raise ValueError(f"need 0 <= alpha < 1 and 0 <= momentum < 1, got "
+                             f"alpha={alpha}, momentum={momentum}")
         self.state_names = ("square_avg", "momentum_buffer") if momentum else ("square_avg",)
         super().__init__(model_or_params, grads, lr, weight_decay)
 

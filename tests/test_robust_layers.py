@@ -15,6 +15,7 @@ import pytest
 
 import minicnn as mc
 from minicnn.kernels import pool_fast, pool_ref
+from minicnn.optim import RMSprop
 
 THREADS_SCRIPT = textwrap.dedent("""
     import threading
@@ -81,7 +82,7 @@ def test_maxpool_nan_fast_equals_reference_and_torch(torch, monkeypatch, rng, pa
     assert np.isnan(y).any()
 
 
-@pytest.mark.parametrize("make", [mc.Adam, mc.SGD])
+@pytest.mark.parametrize("make", [mc.Adam, mc.SGD, RMSprop])
 @pytest.mark.parametrize("kwargs", [{"lr": np.nan}, {"lr": np.inf}, {"lr": -1e-3},
                                     {"weight_decay": np.nan}, {"weight_decay": np.inf},
                                     {"lr": True}, {"lr": "0.1"}])
@@ -97,6 +98,13 @@ def test_adam_refuses_nan_eps_and_betas():
         mc.Adam(mc.Dense(2, 3), betas=(np.nan, 0.999))
     with pytest.raises(ValueError):
         mc.SGD(mc.Dense(2, 3), momentum=np.nan)
+
+
+@pytest.mark.parametrize("kwargs", [{"eps": np.nan}, {"eps": np.inf}, {"alpha": np.nan},
+                                    {"alpha": 1.0}, {"momentum": np.nan}, {"momentum": 1.0}])
+def test_rmsprop_refuses_bad_alpha_eps_momentum(kwargs):
+    with pytest.raises(ValueError):
+        RMSprop(mc.Dense(2, 3), **kwargs)
 
 
 @pytest.mark.parametrize("make", [lambda: mc.Dense(True, 3), lambda: mc.Dense(3, True),
