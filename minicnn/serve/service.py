@@ -67,7 +67,7 @@ def load_model(path):
         raise ValueError(f"checkpoint {path} does not exist")
     try:
         model = load_checkpoint(path)
-    except Exception as e:  # np.load and minicnn.load raise many kinds on a foreign file
+    except (ValueError, OSError) as e:  # what load_checkpoint raises for a bad file, as the CLI
         raise ValueError(f"{path} is not a minicnn model file ({type(e).__name__}: "
                          f"{str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
     meta = getattr(model, "metadata", None) or {}
