@@ -221,3 +221,23 @@ class RMSprop(Optimizer):
             b += u
             u = b
         p -= (self.lr * u).astype(p.dtype, copy=False)
+
+
+#: The optimizers by name, with the learning rate each takes when none is given (Keras' defaults).
+DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2, "rmsprop": 1e-3}
+
+
+def make(name, model, lr=None, momentum=0.9, weight_decay=0.0):
+    """An optimizer by name (``DEFAULT_LR``'s keys), as ``minicnn train`` and ``minicnn sweep`` pick it.
+
+    ``lr`` None: the optimizer's Keras default. ``momentum`` is SGD's (Adam and RMSprop ignore
+    it); ``weight_decay`` is decoupled (AdamW) for Adam, added to the gradient for the others.
+    """
+    if name not in DEFAULT_LR:
+        raise ValueError(f"optimizer: expected one of {', '.join(DEFAULT_LR)}, got {name!r}")
+    lr = DEFAULT_LR[name] if lr is None else lr
+    if name == "adam":
+        return Adam(model, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return SGD(model, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return RMSprop(model, lr=lr, weight_decay=weight_decay)

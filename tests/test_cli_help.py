@@ -53,7 +53,7 @@ def test_defaults_are_printed(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "images per step (default: 32)" in out and "(default: 0.001)" in out
+    assert "images per step (default: 32)" in out and "(default: 0.9)" in out
 
 
 def test_tests_use_a_private_cache():

@@ -2,6 +2,8 @@
 
     minicnn train --model mini_resnet                     # the bundled 64x64 dataset
     minicnn train --model cnn5 --data brain-tumor-mri/Training --image-size 150 --epochs 30
+    minicnn train --model mini_vgg --width 0.5 --epochs 24 --lr 5e-4 --schedule cosine --warmup 1 \
+                  --augment --max-rotate 0                # a model knob and the recipe's settings
 
 The data (a class-per-folder directory, or a Kaggle root holding Training/) is split 8:2 into
 training and validation, stratified by class, with duplicate images kept on one side. Checkpoints
@@ -14,6 +16,32 @@ from minicnn.cli import CLIError
 
 from minicnn.data import COLORS
 from minicnn.models import MODEL_NAMES
+from minicnn.optim import DEFAULT_LR
+
+
+def add_knob_args(p):
+    """The model knobs of ``minicnn.models`` (default: the model's own, as shipped)."""
+    g = p.add_argument_group("model knobs (default: the architecture as the report describes it)")
+    g.add_argument("--filters", metavar="N,N,...", help="filter count of each conv stage "
+                   "(cnn5: 5 counts, mini_vgg: 3, mini_resnet: 1)")
+    g.add_argument("--width", type=float, metavar="F", help="multiply every filter count by F")
+    g.add_argument("--kernel-size", type=int, metavar="K", help="the 3x3 convs' kernel size (odd)")
+    g.add_argument("--stride", type=int, metavar="S", help="the first conv's stride")
+    g.add_argument("--dense", type=int, metavar="N", help="hidden dense width (0: none)")
+    g.add_argument("--dropout", type=float, metavar="P", help="dropout after the hidden dense layers")
+
+
+def knobs_from_args(args):
+    """The knobs given on the command line, as ``models.build`` takes them."""
+    knobs = {k: getattr(args, k) for k in ("width", "kernel_size", "stride", "dense", "dropout")
+             if getattr(args, k) is not None}
+    if args.filters is not None:
+        try:
+            knobs["filters"] = [int(f) for f in args.filters.split(",")]
+        except ValueError:
+            raise CLIError(f"--filters must be comma-separated whole numbers, e.g. 32,64,128, "
+                           f"got {args.filters!r}") from None
+    return knobs
 
 
 def register(subparsers):
@@ -31,12 +59,24 @@ def register(subparsers):
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seeds the weights, the split, the shuffling and augmentation")
     p.add_argument("--out", metavar="DIR", help="checkpoint folder (default runs/<model>)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
+    add_knob_args(p)
+    p.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default="adam",
+                   help="adam (decoupled weight decay), sgd (with --momentum) or rmsprop")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the optimizer's Keras "
+                   "default, 1e-3 for adam and rmsprop, 1e-2 for sgd)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD's momentum")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="weight decay (decoupled for adam, as AdamW)")
     p.add_argument("--schedule", choices=("constant", "cosine", "step"), default="constant",
                    help="learning-rate schedule over the epochs")
+    p.add_argument("--warmup", type=int, default=0, metavar="N",
+                   help="epochs of linear learning-rate warm-up before the cosine (--schedule cosine)")
     p.add_argument("--augment", action="store_true",
                    help="random flips, shifts and rotations of training batches")
+    p.add_argument("--max-shift", type=float, default=0.1, metavar="F",
+                   help="--augment's largest shift, as a share of the image size")
+    p.add_argument("--max-rotate", type=float, default=10.0, metavar="DEG",
+                   help="--augment's largest rotation in degrees (0: none, as the shipped recipes)")
     p.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
                    help="share of each class held out for validation (duplicates kept together)")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
@@ -76,10 +116,15 @@ def check_args(args):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if not math.isfinite(args.lr) or args.lr <= 0:
+    if args.lr is not None and (not math.isfinite(args.lr) or args.lr <= 0):
         raise CLIError(f"--lr must be a finite number > 0, got {args.lr}")
     if not math.isfinite(args.weight_decay) or args.weight_decay < 0:
         raise CLIError(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
+    if not 0 <= args.momentum < 1:           # also refuses nan
+        raise CLIError(f"--momentum must lie in [0, 1), got {args.momentum}")
+    if args.warmup < 0 or (args.warmup and args.schedule != "cosine"):
+        raise CLIError(f"--warmup takes a number of epochs >= 0 and --schedule cosine, got "
+                       f"--warmup {args.warmup} with --schedule {args.schedule}")
     if not 0 < args.val_fraction < 1:       # also refuses nan
         raise CLIError(f"--val-fraction must lie between 0 and 1, got {args.val_fraction}")
 
@@ -88,10 +133,12 @@ def run(args):
     check_args(args)
     from minicnn.data import Augmenter  # lazy: keeps `minicnn --help` quick
     from minicnn.models import build  # lazy: keeps `minicnn --help` quick
-    from minicnn.optim import Adam  # lazy: keeps `minicnn --help` quick
+    from minicnn.optim import make  # lazy: keeps `minicnn --help` quick
     from minicnn.training import fit  # lazy: keeps `minicnn --help` quick
+    from minicnn.training.schedules import cosine  # lazy: keeps `minicnn --help` quick
 
     from minicnn.training.checkpoint import prepare_out_dir  # lazy: keeps `minicnn --help` quick
+    knobs = knobs_from_args(args)             # before anything slow: a bad --filters fails at once
     out = args.out or os.path.join("runs", args.model)
     if args.resume and not os.path.isfile(os.path.join(out, "last.npz")):
         raise CLIError(f"cannot resume: {os.path.join(out, 'last.npz')} does not exist")
@@ -104,17 +151,27 @@ def run(args):
         raise CLIError(f"the {'validation' if len(val) == 0 else 'training'} split is empty: "
                        f"{len(ds)} images in {len(ds.classes)} classes with --val-fraction "
                        f"{args.val_fraction}; give more images per class")
-    model = build(args.model, input_shape=ds.images.shape[1:], num_classes=len(ds.classes),
-                  seed=args.seed)
+    try:
+        model = build(args.model, input_shape=ds.images.shape[1:], num_classes=len(ds.classes),
+                      seed=args.seed, **knobs)
+        augment = (Augmenter(max_shift=args.max_shift, max_rotate=args.max_rotate, rng=args.seed)
+                   if args.augment else None)
+    except ValueError as e:                    # a knob or an augmentation value out of range
+        raise CLIError(str(e)) from None
+    optimizer = make(args.optimizer, model, args.lr, args.momentum, args.weight_decay)
+    schedule = (cosine(optimizer.lr, args.epochs, warmup=args.warmup) if args.warmup
+                else args.schedule)
     print(f"{args.model}: {model.num_params():,} parameters, input {tuple(ds.images.shape[1:])}, "
           f"classes {', '.join(ds.classes)}")
+    recipe = {"optimizer": args.optimizer, "lr": optimizer.lr, "momentum": args.momentum,
+              "weight_decay": args.weight_decay, "schedule": args.schedule,
+              "warmup": args.warmup}                   # what `fit` records only as "custom"
     info["data"] = os.path.abspath(args.data) if args.data else "bundled"
     history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size,
-                  optimizer=Adam(model, lr=args.lr, weight_decay=args.weight_decay),
-                  lr_schedule=args.schedule, early_stopping=args.early_stopping,
-                  augment=Augmenter(rng=args.seed) if args.augment else None,
+                  optimizer=optimizer, lr_schedule=schedule, early_stopping=args.early_stopping,
+                  augment=augment,
                   standardize=args.standardize, out_dir=out, seed=args.seed, resume=args.resume,
-                  verbose=not args.quiet, metadata={"split": info}, overwrite=args.overwrite)
+                  verbose=not args.quiet, metadata={"split": info, "recipe": recipe}, overwrite=args.overwrite)
     if history.stop_reason == "interrupted":
         return 130                             # fit printed where the checkpoint is
     if history.stop_reason in ("non_finite_loss", "diverged"):

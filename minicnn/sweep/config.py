@@ -33,6 +33,7 @@ import os
 import numpy as np
 
 from minicnn.models import KNOBS, MODEL_NAMES
+from minicnn.optim import DEFAULT_LR
 
 STRATEGIES = ("grid", "random", "one_at_a_time", "optuna")
 #: Training settings of a trial (beside the model knobs) and their defaults.
@@ -41,7 +42,7 @@ TRAINING = {"model": "cnn5", "image_size": 64, "epochs": 3, "batch_size": 32, "o
             "augment": True}
 TRIAL_KEYS = tuple(TRAINING) + KNOBS
 #: The optimizers and their learning rate when a trial gives none (the Keras defaults).
-OPTIMIZERS = {"adam": 1e-3, "sgd": 1e-2, "rmsprop": 1e-3}
+OPTIMIZERS = DEFAULT_LR
 DATA = {"source": "bundled", "image_size": 64, "color": "grayscale", "limit": None,
         "val_fraction": 0.2}
 

@@ -27,7 +27,7 @@ import numpy as np
 from minicnn.data import (Augmenter, find_duplicate_groups, load_bundled, load_data,
                           split_indices, train_val_split)
 from minicnn.models import KNOBS, build
-from minicnn.optim import SGD, Adam, RMSprop
+from minicnn.optim import make
 from minicnn.sweep import config as cfg
 from minicnn.sweep.report import write_summary
 from minicnn.training import fit
@@ -101,17 +101,10 @@ def _source_name(spec):
 def make_optimizer(model, s):
     """The trial's optimizer: adam (AdamW decay), sgd (with momentum) or rmsprop.
 
-    Without an ``lr`` each takes its Keras default (``config.OPTIMIZERS``): 1e-2 for SGD.
+    Without an ``lr`` each takes its Keras default (``minicnn.optim.DEFAULT_LR``): 1e-2 for SGD.
     """
-    if s["optimizer"] not in cfg.OPTIMIZERS:
-        raise ValueError(f"optimizer: expected one of {', '.join(cfg.OPTIMIZERS)}, "
-                         f"got {s['optimizer']!r}")
-    lr = cfg.OPTIMIZERS[s["optimizer"]] if s["lr"] is None else s["lr"]
-    if s["optimizer"] == "adam":
-        return Adam(model, lr=lr, weight_decay=s["weight_decay"])
-    if s["optimizer"] == "sgd":
-        return SGD(model, lr=lr, momentum=s["momentum"], weight_decay=s["weight_decay"])
-    return RMSprop(model, lr=lr, weight_decay=s["weight_decay"])
+    return make(s["optimizer"], model, lr=s["lr"], momentum=s["momentum"],
+                weight_decay=s["weight_decay"])
 
 
 def make_augmenter(augment, seed):
