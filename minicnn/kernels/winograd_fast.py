@@ -3,13 +3,14 @@
 Same algorithm and interface as ``winograd_ref.py`` (the tests hold one to the other); what
 changes is how the work is laid out:
 
-1. The transforms are Numba kernels. ``tile_transform`` gathers one channel's tiles of a chunk
-   from NCHW memory (zeros outside the image by bounds checks; negative padding crops) and
-   writes ``out[i*a + j, c, p] = (B d B^T)[i, j]`` for every tile p, both halves vectorised
-   across the tiles, zero matrix entries skipped: the input transform (B = BT, tiles of a = m+2
-   pixels, stride m) and, for dW, the output transform's transpose on dout (B = A, tiles of m;
-   its position (1, 1) is each tile's sum, which gives db). ``untile_transform`` does
-   Y = AT M A per tile, adds the bias and writes the cropped block into the NCHW output.
+1. The transforms are Numba kernels (``winograd_transforms``). ``tile_transform`` gathers one
+   channel's tiles of a chunk from NCHW memory (zeros outside the image by bounds checks;
+   negative padding crops) and writes ``out[i*a + j, c, p] = (B d B^T)[i, j]`` for every
+   tile p, both halves vectorised across the tiles (F(4x4)'s matrices written out): the input
+   transform (B = BT, tiles of a = m+2 pixels, stride m) and, for dW, the output transform's
+   transpose on dout (B = A, tiles of m; its position (1, 1) is each tile's sum, which gives
+   db). ``untile_transform`` does Y = AT M A per tile, adds the bias and writes the cropped
+   block into the NCHW output.
 2. Between them, one GEMM per tile position: M[k] = U[k] (C_out, C) @ V[k] (C, P) for the
    a^2 positions k, as one ``np.matmul`` on the stacks (NumPy calls BLAS per slice).
 3. Memory stays bounded: the batch is cut into chunks (whole samples, or bands of tile rows
@@ -23,12 +24,13 @@ changes is how the work is laid out:
    Workspace each); their weight-gradient sums are added at the end.
 """
 import numpy as np
-from numba import njit
 
 from minicnn.kernels import conv_fast as cf
 from minicnn.kernels.shapes import int_pair as pair
 from minicnn.kernels.workspace import shared_workspace
 from minicnn.kernels.winograd_tables import check_conv, tile_grid, winograd_matrices
+from minicnn.kernels.winograd_transforms import (filter_transform, filter_transform_t, tile_transform,
+                                                untile_transform)
 
 CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)
 KEEP_V_BYTES = 16 << 20   #: forward keeps the transformed input for backward if it is this small
@@ -45,138 +47,6 @@ def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
             or u_bytes > AUTO_MAX_FILTER_BYTES:
         return None
     return DEFAULT_TILE
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _combine_at(out, B, i, src, k0, o):
-    """out[:] = sum_k B[i, k] * src[k0 + k, o, :] over the nonzero B[i, k]: a vectorised
-    combination of contiguous rows (src 3-D, C-contiguous)."""
-    first = True
-    for k in range(B.shape[1]):
-        bik = B[i, k]
-        if bik != 0:
-            row = src[k0 + k, o]
-            if first:
-                for q in range(out.shape[0]):
-                    out[q] = bik * row[q]
-            else:
-                for q in range(out.shape[0]):
-                    out[q] += bik * row[q]
-            first = False
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _combine(out, B, i, src):
-    """out[:] = sum_k B[i, k] * src[k, :] (src 2-D, C-contiguous)."""
-    _combine_at(out, B, i, src.reshape((src.shape[0], 1, src.shape[1])), 0, 0)
-
-
-@njit(nogil=True, cache=True)
-def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
-    """out[i*a + j, c, p] = sum_{k,l} B[i,k] B[j,l] src[n, c, ty*step + k - ph, tx*step + l - pw]
-    for samples n0..n0+nb-1, tile rows ty0..ty1-1, tiles tx < TW; p = ((n-n0)*(ty1-ty0) +
-    ty-ty0)*TW + tx. Pixels outside src are zero. B: (a, t) for tiles of t pixels."""
-    _, C, H, W = src.shape
-    a, t = B.shape
-    TP = (ty1 - ty0) * TW                     # tiles per sample in this chunk
-    P = nb * TP
-    d = np.empty((t, t, P), src.dtype)        # d[l, k, p]: pixel (k, l) of every tile
-    tmp = np.empty((a, t, P), src.dtype)      # tmp[i, l] = sum_k B[i, k] d[l, k]
-    for c in range(C):
-        for n in range(n0, n0 + nb):          # gather: zero outside the image
-            img = src[n, c]
-            for ty in range(ty0, ty1):
-                q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
-                for k in range(t):
-                    r = ty * step + k - ph
-                    inside = 0 <= r < H
-                    for l in range(t):
-                        dlk = d[l, k]
-                        for tx in range(TW):
-                            col = tx * step + l - pw
-                            dlk[q0 + tx] = img[r, col] if inside and 0 <= col < W else 0
-        for i in range(a):                    # B d, down the columns, every tile at once
-            for l in range(t):
-                _combine(tmp[i, l], B, i, d[l])
-        for i in range(a):                    # (B d) B^T, along the rows
-            for j in range(a):
-                _combine(out[i * a + j, c], B, j, tmp[i])
-    return out
-
-
-@njit(nogil=True, cache=True)
-def untile_transform(M, n0, nb, ty0, ty1, TW, AT, bias, y):
-    """y[n, o, ty*m + u, tx*m + v] = bias[o] + sum_{i,j} AT[u,i] AT[v,j] M[i*a + j, o, p] (the
-    inverse of ``tile_transform``'s numbering), cropped to y's (OH, OW)."""
-    _, C_out, OH, OW = y.shape
-    m, a = AT.shape
-    TP = (ty1 - ty0) * TW
-    P = nb * TP
-    h = np.empty((m, a, P), M.dtype)          # h[v, i] = sum_j AT[v, j] M[i*a + j, o]
-    Y = np.empty((m, m, P), M.dtype)
-    for o in range(C_out):
-        for i in range(a):                    # M A, along the rows
-            for v in range(m):
-                _combine_at(h[v, i], AT, v, M, i * a, o)
-        for u in range(m):                    # AT (M A), down the columns
-            for v in range(m):
-                _combine(Y[u, v], AT, u, h[v])
-        for n in range(n0, n0 + nb):          # scatter, cropped, one output row at a time
-            for ty in range(ty0, ty1):
-                q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
-                for u in range(min(m, OH - ty * m)):
-                    row = y[n, o, ty * m + u]
-                    for v in range(m):
-                        Yuv = Y[u, v]
-                        for tx in range(TW):
-                            col = tx * m + v
-                            if col < OW:
-                                row[col] = Yuv[q0 + tx] + bias[o]
-    return y
-
-
-@njit(nogil=True, cache=True)
-def filter_transform(W, G, U):
-    """U[i*a + j, o, c] = (G W[o, c] G^T)[i, j]: W (C_out, C, 3, 3) -> U (a*a, C_out, C).
-    Vectorised along c; G with its columns reversed gives the flipped kernel's transform."""
-    C_out, C, r, _ = W.shape
-    a = G.shape[0]
-    w = np.empty((r, r, C), W.dtype)          # w[l, k, c] = W[o, c, k, l]
-    tmp = np.empty((a, r, C), W.dtype)        # tmp[i, l] = sum_k G[i, k] w[l, k]
-    for o in range(C_out):
-        for c in range(C):
-            for k in range(r):
-                for l in range(r):
-                    w[l, k, c] = W[o, c, k, l]
-        for i in range(a):
-            for l in range(r):
-                _combine(tmp[i, l], G, i, w[l])
-        for i in range(a):
-            for j in range(a):
-                _combine(U[i * a + j, o], G, j, tmp[i])
-    return U
-
-
-@njit(nogil=True, cache=True)
-def filter_transform_t(dU, G, dW):
-    """dW[o, c] = G^T dU[:, o, c] G (the adjoint of ``filter_transform``): dU (a*a, C_out, C)."""
-    C_out, C, r, _ = dW.shape
-    a = G.shape[0]
-    GT = np.ascontiguousarray(G.T)
-    h = np.empty((r, a, C), dW.dtype)         # h[l, i] = sum_j G[j, l] dU[i*a + j, o]
-    w = np.empty((r, r, C), dW.dtype)         # w[k, l] = sum_i G[i, k] h[l, i]
-    for o in range(C_out):
-        for i in range(a):
-            for l in range(r):
-                _combine_at(h[l, i], GT, l, dU, i * a, o)
-        for k in range(r):
-            for l in range(r):
-                _combine(w[k, l], GT, k, h[l])
-        for c in range(C):
-            for k in range(r):
-                for l in range(r):
-                    dW[o, c, k, l] = w[k, l, c]
-    return dW
 
 
 def _chunks(n0, n1, TH, TW, per_tile, budget):

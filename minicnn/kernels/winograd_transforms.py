@@ -1,0 +1,206 @@
+"""The Numba transforms of ``winograd_fast``: tiles in and out of NCHW memory, and the filters.
+
+Every transform is B X B^T for a small matrix B applied to many tiles at once: the tiles sit
+side by side in the last axis (``p``), so each half (B X, then (B X) B^T) is a linear
+combination of whole rows of tiles, loops over contiguous memory that LLVM vectorises.
+``transform_rows`` does one half for one group of rows: F(4x4)'s tables are written out there
+(all of B's outputs in one pass, zeros skipped, shared sums computed once), any other matrix
+goes through ``_combine_at``, one pass per nonzero entry.
+
+- ``tile_transform`` gathers each channel's tiles from NCHW (zeros outside the image: the
+  padding; negative padding crops), then transforms them: the input transform V = BT d B, and
+  for dW the output transform's transpose on dout (A dY AT).
+- ``untile_transform`` does Y = AT M A, adds the bias and writes each output row: whole tiles
+  without bounds checks, only a row's cropped last tile pixel by pixel.
+- ``filter_transform`` / ``filter_transform_t``: U = G W G^T and its adjoint, once a step.
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _combine_at(out, B, i, src, k0, ks, o):
+    """out[:] = sum_k B[i, k] * src[k0 + k*ks, o, :] over the nonzero B[i, k] (src 3-D,
+    C-contiguous): one vectorised pass per entry, for any B (F(2x2)'s small tables, the filters)."""
+    first = True
+    for k in range(B.shape[1]):
+        bik = B[i, k]
+        if bik != 0:
+            row = src[k0 + k * ks, o]
+            if first:
+                for q in range(out.shape[0]):
+                    out[q] = bik * row[q]
+            else:
+                for q in range(out.shape[0]):
+                    out[q] += bik * row[q]
+            first = False
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _combine(out, B, i, src):
+    """out[:] = sum_k B[i, k] * src[k, :] (src 2-D, C-contiguous)."""
+    _combine_at(out, B, i, src.reshape((src.shape[0], 1, src.shape[1])), 0, 1, 0)
+
+
+# The F(4x4, 3x3) tables' constants, in float32 (exact; float32 data stays float32)
+_2, _4, _5 = np.float32(2), np.float32(4), np.float32(5)
+_H, _Q, _E = np.float32(0.5), np.float32(0.25), np.float32(0.125)
+
+
+@njit(nogil=True, cache=True)
+def transform_rows(B, X, xo, xs, xc, Y, yo, ys, yc):
+    """Y[yo + i*ys, yc, :] = sum_k B[i, k] X[xo + k*xs, xc, :] for every row i of B (X, Y 3-D,
+    C-contiguous: each [r, c] is a row of tiles side by side).
+
+    F(4x4)'s tables (BT4, AT4 and A4 = AT4^T; ``winograd_tables``) are written out: one pass
+    computes all of B's outputs, zeros skipped and shared sums computed once, several times
+    faster than ``_combine_at``'s pass per entry, which serves any other B. Tests hold both to
+    the matrices."""
+    n, (a, t) = X.shape[2], B.shape
+    if (a, t) == (6, 6):                              # BT4 d: the input transform
+        r0, r1, r2, r3 = X[xo, xc], X[xo + xs, xc], X[xo + 2 * xs, xc], X[xo + 3 * xs, xc]
+        r4, r5 = X[xo + 4 * xs, xc], X[xo + 5 * xs, xc]
+        y0, y1, y2 = Y[yo, yc], Y[yo + ys, yc], Y[yo + 2 * ys, yc]
+        y3, y4, y5 = Y[yo + 3 * ys, yc], Y[yo + 4 * ys, yc], Y[yo + 5 * ys, yc]
+        for q in range(n):
+            x0, x1, x2, x3, x4, x5 = r0[q], r1[q], r2[q], r3[q], r4[q], r5[q]
+            p, r = _4 * x4 - x2, x1 - _4 * x3               # y1, y2 = p -+ r
+            u, v = _2 * (x2 - x4), x1 - x3                  # y3, y4 = u +- v
+            y0[q] = x0 - _5 * x2 + _4 * x4
+            y1[q] = p - r
+            y2[q] = p + r
+            y3[q] = u + v
+            y4[q] = u - v
+            y5[q] = x1 - _5 * x3 + _4 * x5
+    elif (a, t) == (4, 6):                            # AT4 M: the output transform
+        r0, r1, r2, r3 = X[xo, xc], X[xo + xs, xc], X[xo + 2 * xs, xc], X[xo + 3 * xs, xc]
+        r4, r5 = X[xo + 4 * xs, xc], X[xo + 5 * xs, xc]
+        y0, y1, y2, y3 = Y[yo, yc], Y[yo + ys, yc], Y[yo + 2 * ys, yc], Y[yo + 3 * ys, yc]
+        for q in range(n):
+            sp, sm, tp, tm = r1[q] + r2[q], r1[q] - r2[q], r3[q] + r4[q], r3[q] - r4[q]
+            y0[q] = r0[q] + sp + tp
+            y1[q] = sm + _H * tm
+            y2[q] = sp + _Q * tp
+            y3[q] = sm + _E * tm + r5[q]
+    elif (a, t) == (6, 4):                            # A4 dY: dout's transform for dW
+        r0, r1, r2, r3 = X[xo, xc], X[xo + xs, xc], X[xo + 2 * xs, xc], X[xo + 3 * xs, xc]
+        y0, y1, y2 = Y[yo, yc], Y[yo + ys, yc], Y[yo + 2 * ys, yc]
+        y3, y4, y5 = Y[yo + 3 * ys, yc], Y[yo + 4 * ys, yc], Y[yo + 5 * ys, yc]
+        for q in range(n):
+            x0, x1, x2, x3 = r0[q], r1[q], r2[q], r3[q]
+            p, r = x0 + x2, x1 + x3
+            u, v = x0 + _Q * x2, _H * x1 + _E * x3
+            y0[q] = x0
+            y1[q] = p + r
+            y2[q] = p - r
+            y3[q] = u + v
+            y4[q] = u - v
+            y5[q] = x3
+    else:
+        for i in range(a):
+            _combine_at(Y[yo + i * ys, yc], B, i, X, xo, xs, xc)
+
+
+@njit(nogil=True, cache=True)
+def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
+    """out[i*a + j, c, p] = sum_{k,l} B[i,k] B[j,l] src[n, c, ty*step + k - ph, tx*step + l - pw]
+    for samples n0..n0+nb-1, tile rows ty0..ty1-1, tiles tx < TW; p = ((n-n0)*(ty1-ty0) +
+    ty-ty0)*TW + tx. Pixels outside src are zero. B: (a, t) for tiles of t pixels."""
+    _, C, H, W = src.shape
+    a, t = B.shape
+    P = nb * (ty1 - ty0) * TW
+    d = np.empty((t, t, P), src.dtype)        # d[k, l, p]: pixel (k, l) of every tile
+    tmp = np.empty((a, t, P), src.dtype)      # tmp[i, l] = sum_k B[i, k] d[k, l]
+    for c in range(C):
+        for n in range(n0, n0 + nb):          # gather: zero outside the image
+            img = src[n, c]
+            for ty in range(ty0, ty1):
+                q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
+                for k in range(t):
+                    r = ty * step + k - ph
+                    inside = 0 <= r < H
+                    for l in range(t):
+                        dkl = d[k, l]
+                        for tx in range(TW):
+                            col = tx * step + l - pw
+                            dkl[q0 + tx] = img[r, col] if inside and 0 <= col < W else 0
+        for l in range(t):                    # B d, down the columns, every tile at once
+            transform_rows(B, d, 0, 1, l, tmp, 0, 1, l)
+        tmp2 = tmp.reshape((a * t, 1, P))
+        for i in range(a):                    # (B d) B^T, along the rows
+            transform_rows(B, tmp2, i * t, 1, 0, out, i * a, 1, c)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def untile_transform(M, n0, nb, ty0, ty1, TW, AT, bias, y):
+    """y[n, o, ty*m + u, tx*m + v] = bias[o] + sum_{i,j} AT[u,i] AT[v,j] M[i*a + j, o, p] (the
+    inverse of ``tile_transform``'s numbering), cropped to y's (OH, OW)."""
+    _, C_out, OH, OW = y.shape
+    m, a = AT.shape
+    P = nb * (ty1 - ty0) * TW
+    full = min(TW, OW // m)                   # tiles of a row that lie wholly inside y
+    h = np.empty((m, a, P), M.dtype)          # h[v, i] = sum_j AT[v, j] M[i*a + j, o]
+    h2 = h.reshape((m * a, 1, P))
+    Y = np.empty((m, m, P), M.dtype)          # Y[u, v] = sum_i AT[u, i] h[v, i]
+    for o in range(C_out):
+        for i in range(a):                    # M A, along the rows
+            transform_rows(AT, M, i * a, 1, o, h, 0, 1, i)
+        for v in range(m):                    # AT (M A), down the columns
+            transform_rows(AT, h2, v * a, 1, 0, Y, 0, 1, v)
+        bo = bias[o]
+        for n in range(n0, n0 + nb):          # scatter, one output row at a time
+            for ty in range(ty0, ty1):
+                q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
+                for u in range(min(m, OH - ty * m)):
+                    row, Yu = y[n, o, ty * m + u], Y[u]
+                    for tx in range(full):    # whole tiles: no bounds checks
+                        for v in range(m):
+                            row[tx * m + v] = Yu[v, q0 + tx] + bo
+                    for col in range(full * m, OW):          # the cropped last tile
+                        row[col] = Yu[col % m, q0 + col // m] + bo
+    return y
+
+
+@njit(nogil=True, cache=True)
+def filter_transform(W, G, U):
+    """U[i*a + j, o, c] = (G W[o, c] G^T)[i, j]: W (C_out, C, 3, 3) -> U (a*a, C_out, C).
+    Vectorised along c; G with its columns reversed gives the flipped kernel's transform."""
+    C_out, C, r, _ = W.shape
+    a = G.shape[0]
+    w = np.empty((r, r, C), W.dtype)          # w[l, k, c] = W[o, c, k, l]
+    tmp = np.empty((a, r, C), W.dtype)        # tmp[i, l] = sum_k G[i, k] w[l, k]
+    for o in range(C_out):
+        for c in range(C):
+            for k in range(r):
+                for l in range(r):
+                    w[l, k, c] = W[o, c, k, l]
+        for i in range(a):
+            for l in range(r):
+                _combine(tmp[i, l], G, i, w[l])
+        for i in range(a):
+            for j in range(a):
+                _combine(U[i * a + j, o], G, j, tmp[i])
+    return U
+
+
+@njit(nogil=True, cache=True)
+def filter_transform_t(dU, G, dW):
+    """dW[o, c] = G^T dU[:, o, c] G (the adjoint of ``filter_transform``): dU (a*a, C_out, C)."""
+    C_out, C, r, _ = dW.shape
+    a = G.shape[0]
+    GT = np.ascontiguousarray(G.T)
+    h = np.empty((r, a, C), dW.dtype)         # h[l, i] = sum_j G[j, l] dU[i*a + j, o]
+    w = np.empty((r, r, C), dW.dtype)         # w[k, l] = sum_i G[i, k] h[l, i]
+    for o in range(C_out):
+        for i in range(a):
+            for l in range(r):
+                _combine_at(h[l, i], GT, l, dU, i * a, 1, o)
+        for k in range(r):
+            for l in range(r):
+                _combine(w[k, l], GT, k, h[l])
+        for c in range(C):
+            for k in range(r):
+                for l in range(r):
+                    dW[o, c, k, l] = w[k, l, c]
+    return dW

@@ -1,0 +1,47 @@
+"""The Numba transforms of the Winograd fast path are the matrices of ``winograd_tables``.
+
+``transform_rows`` has F(4x4)'s tables written out (BT4, AT4, A4 = AT4^T) and a generic path for
+any other matrix; both must compute Y = B X on rows of tiles, whichever rows of X and Y they
+address, in float32 (staying float32) and float64. ``tile_transform`` / ``untile_transform`` are
+checked against the reference's tiling by the whole-convolution tests in test_winograd_fast.py;
+here the one-tile case is checked against B d B^T written with NumPy.
+"""
+import numpy as np
+import pytest
+
+from minicnn.kernels import winograd_transforms as wt
+from minicnn.kernels.winograd_tables import AT2, AT4, BT2, BT4, G2, G4
+
+MATRICES = {"BT4": BT4, "AT4": AT4, "A4": AT4.T, "BT2": BT2, "AT2": AT2, "A2": AT2.T, "G4": G4, "G2": G2}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", MATRICES)
+def test_transform_rows_is_the_matrix(name, dtype):
+    B = MATRICES[name].astype(dtype)
+    a, t = B.shape
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2 * t + 3, 3, 37)).astype(dtype)       # rows, columns, tiles
+    Y = np.full((2 * a + 2, 2, 37), np.nan, dtype)
+    wt.transform_rows(B, X, 1, 2, 2, Y, 2, 1, 1)                   # rows 1, 3, 5, ... of column 2
+    want = B.astype(np.float64) @ X[1:1 + 2 * t:2, 2].astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    assert Y.dtype == dtype
+    assert np.max(np.abs(Y[2:2 + a, 1] - want)) <= tol * np.max(np.abs(want))
+    assert np.isnan(Y[:2]).all() and np.isnan(Y[2 + a:]).all() and np.isnan(Y[:, 0]).all()
+
+
+@pytest.mark.parametrize("m, BT, AT", [(4, BT4, AT4), (2, BT2, AT2)])
+def test_one_tile_in_and_out(m, BT, AT):
+    """A single tile at offset (0, 0): V = BT d B, and the output transform AT M A (+ bias)."""
+    rng = np.random.default_rng(1)
+    a = m + 2
+    x = rng.standard_normal((1, 2, a, a))
+    V = wt.tile_transform(x, 0, 1, 0, 1, 1, m, 0, 0, BT, np.empty((a * a, 2, 1)))
+    for c in range(2):
+        assert np.allclose(V[:, c, 0].reshape(a, a), BT @ x[0, c] @ BT.T, atol=1e-12)
+    M = rng.standard_normal((a * a, 3, 1))
+    bias = rng.standard_normal(3)
+    y = wt.untile_transform(M, 0, 1, 0, 1, 1, AT, bias, np.empty((1, 3, m, m)))
+    for o in range(3):
+        assert np.allclose(y[0, o], AT @ M[:, o, 0].reshape(a, a) @ AT.T + bias[o], atol=1e-12)
