@@ -9,10 +9,13 @@ goes through ``_combine_at``, one pass per nonzero entry.
 
 - ``tile_transform`` gathers each channel's tiles from NCHW (zeros outside the image: the
   padding; negative padding crops), then transforms them: the input transform V = BT d B, and
-  for dW the output transform's transpose on dout (A dY AT).
+  for dW the output transform's transpose on dout (A dY AT). Tiles wholly inside the image are
+  copied a tile row at a time (widths 6 and 4 written out) with no bounds checks.
 - ``untile_transform`` does Y = AT M A, adds the bias and writes each output row: whole tiles
-  without bounds checks, only a row's cropped last tile pixel by pixel.
-- ``filter_transform`` / ``filter_transform_t``: U = G W G^T and its adjoint, once a step.
+  without bounds checks (F(4x4)'s four columns written out), a row's cropped last tile pixel by
+  pixel.
+- ``filter_transform`` / ``filter_transform_t``: U = G W G^T and its adjoint, once a step, with
+  all C_out x C filters side by side.
 """
 import numpy as np
 from numba import njit
@@ -111,6 +114,9 @@ def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
     P = nb * (ty1 - ty0) * TW
     d = np.empty((t, t, P), src.dtype)        # d[k, l, p]: pixel (k, l) of every tile
     tmp = np.empty((a, t, P), src.dtype)      # tmp[i, l] = sum_k B[i, k] d[k, l]
+    # tiles tx0 <= tx < tx1 lie wholly inside the image's columns: no bounds checks there
+    tx0 = min(TW, -(-pw // step)) if pw > 0 else 0
+    tx1 = max(tx0, min(TW, (W + pw - t) // step + 1))
     for c in range(C):
         for n in range(n0, n0 + nb):          # gather: zero outside the image
             img = src[n, c]
@@ -118,12 +124,32 @@ def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
                 q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
                 for k in range(t):
                     r = ty * step + k - ph
-                    inside = 0 <= r < H
-                    for l in range(t):
-                        dkl = d[k, l]
-                        for tx in range(TW):
+                    dk = d[k]
+                    if not 0 <= r < H:
+                        for l in range(t):
+                            for tx in range(TW):
+                                dk[l, q0 + tx] = 0
+                        continue
+                    row = img[r]
+                    if t == 6:
+                        for tx in range(tx0, tx1):
+                            c0, q = tx * step - pw, q0 + tx
+                            dk[0, q], dk[1, q], dk[2, q] = row[c0], row[c0 + 1], row[c0 + 2]
+                            dk[3, q], dk[4, q], dk[5, q] = row[c0 + 3], row[c0 + 4], row[c0 + 5]
+                    elif t == 4:
+                        for tx in range(tx0, tx1):
+                            c0, q = tx * step - pw, q0 + tx
+                            dk[0, q], dk[1, q] = row[c0], row[c0 + 1]
+                            dk[2, q], dk[3, q] = row[c0 + 2], row[c0 + 3]
+                    else:
+                        for l in range(t):
+                            for tx in range(tx0, tx1):
+                                dk[l, q0 + tx] = row[tx * step + l - pw]
+                    for e in range(tx0 + TW - tx1):              # the edge tiles
+                        tx = e if e < tx0 else tx1 + e - tx0
+                        for l in range(t):
                             col = tx * step + l - pw
-                            dkl[q0 + tx] = img[r, col] if inside and 0 <= col < W else 0
+                            dk[l, q0 + tx] = row[col] if 0 <= col < W else 0
         for l in range(t):                    # B d, down the columns, every tile at once
             transform_rows(B, d, 0, 1, l, tmp, 0, 1, l)
         tmp2 = tmp.reshape((a * t, 1, P))
@@ -154,9 +180,15 @@ def untile_transform(M, n0, nb, ty0, ty1, TW, AT, bias, y):
                 q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
                 for u in range(min(m, OH - ty * m)):
                     row, Yu = y[n, o, ty * m + u], Y[u]
-                    for tx in range(full):    # whole tiles: no bounds checks
-                        for v in range(m):
-                            row[tx * m + v] = Yu[v, q0 + tx] + bo
+                    if m == 4:                # whole tiles: no bounds checks
+                        Y0, Y1, Y2, Y3 = Yu[0, q0:q0 + full], Yu[1, q0:q0 + full], Yu[2, q0:q0 + full], Yu[3, q0:q0 + full]
+                        for tx in range(full):
+                            row[4 * tx], row[4 * tx + 1] = Y0[tx] + bo, Y1[tx] + bo
+                            row[4 * tx + 2], row[4 * tx + 3] = Y2[tx] + bo, Y3[tx] + bo
+                    else:
+                        for tx in range(full):
+                            for v in range(m):
+                                row[tx * m + v] = Yu[v, q0 + tx] + bo
                     for col in range(full * m, OW):          # the cropped last tile
                         row[col] = Yu[col % m, q0 + col // m] + bo
     return y
@@ -164,43 +196,44 @@ def untile_transform(M, n0, nb, ty0, ty1, TW, AT, bias, y):
 
 @njit(nogil=True, cache=True)
 def filter_transform(W, G, U):
-    """U[i*a + j, o, c] = (G W[o, c] G^T)[i, j]: W (C_out, C, 3, 3) -> U (a*a, C_out, C).
-    Vectorised along c; G with its columns reversed gives the flipped kernel's transform."""
+    """U[i*a + j, o, c] = (G W[o, c] G^T)[i, j]: W (C_out, C, 3, 3) -> U (a*a, C_out, C), U
+    C-contiguous. Vectorised along all (o, c) at once; G with its columns reversed gives the
+    flipped kernel's transform."""
     C_out, C, r, _ = W.shape
-    a = G.shape[0]
-    w = np.empty((r, r, C), W.dtype)          # w[l, k, c] = W[o, c, k, l]
-    tmp = np.empty((a, r, C), W.dtype)        # tmp[i, l] = sum_k G[i, k] w[l, k]
-    for o in range(C_out):
-        for c in range(C):
-            for k in range(r):
-                for l in range(r):
-                    w[l, k, c] = W[o, c, k, l]
-        for i in range(a):
+    a, OC = G.shape[0], C_out * C
+    Wf = W.reshape((OC, r * r))
+    w = np.empty((r, r, OC), W.dtype)         # w[k, l, oc] = W[o, c, k, l]
+    for oc in range(OC):
+        for k in range(r):
             for l in range(r):
-                _combine(tmp[i, l], G, i, w[l])
-        for i in range(a):
-            for j in range(a):
-                _combine(U[i * a + j, o], G, j, tmp[i])
+                w[k, l, oc] = Wf[oc, k * r + l]
+    tmp = np.empty((a, r, OC), W.dtype)       # tmp[i, l] = sum_k G[i, k] w[k, l]
+    for l in range(r):
+        transform_rows(G, w, 0, 1, l, tmp, 0, 1, l)
+    tmp2, U2 = tmp.reshape((a * r, 1, OC)), U.reshape((a * a, 1, OC))
+    for i in range(a):                        # U[i*a + j] = sum_l G[j, l] tmp[i, l]
+        transform_rows(G, tmp2, i * r, 1, 0, U2, i * a, 1, 0)
     return U
 
 
 @njit(nogil=True, cache=True)
 def filter_transform_t(dU, G, dW):
-    """dW[o, c] = G^T dU[:, o, c] G (the adjoint of ``filter_transform``): dU (a*a, C_out, C)."""
+    """dW[o, c] = G^T dU[:, o, c] G (the adjoint of ``filter_transform``): dU (a*a, C_out, C),
+    C-contiguous; vectorised along all (o, c) at once."""
     C_out, C, r, _ = dW.shape
-    a = G.shape[0]
+    a, OC = G.shape[0], C_out * C
     GT = np.ascontiguousarray(G.T)
-    h = np.empty((r, a, C), dW.dtype)         # h[l, i] = sum_j G[j, l] dU[i*a + j, o]
-    w = np.empty((r, r, C), dW.dtype)         # w[k, l] = sum_i G[i, k] h[l, i]
-    for o in range(C_out):
-        for i in range(a):
-            for l in range(r):
-                _combine_at(h[l, i], GT, l, dU, i * a, 1, o)
+    h = np.empty((r, a, OC), dW.dtype)        # h[l, i] = sum_j G[j, l] dU[i*a + j]
+    dU2 = dU.reshape((a * a, 1, OC))
+    for i in range(a):
+        transform_rows(GT, dU2, i * a, 1, 0, h, 0, 1, i)
+    w = np.empty((r, r, OC), dW.dtype)        # w[k, l] = sum_i G[i, k] h[l, i]
+    h2 = h.reshape((r * a, 1, OC))
+    for l in range(r):
+        transform_rows(GT, h2, l * a, 1, 0, w, 0, 1, l)
+    dWf = dW.reshape((OC, r * r))
+    for oc in range(OC):
         for k in range(r):
             for l in range(r):
-                _combine(w[k, l], GT, k, h[l])
-        for c in range(C):
-            for k in range(r):
-                for l in range(r):
-                    dW[o, c, k, l] = w[k, l, c]
+                dWf[oc, k * r + l] = w[k, l, oc]
     return dW
