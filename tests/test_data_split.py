@@ -8,7 +8,8 @@ near-identical images so the split can use it.
 import numpy as np
 import pytest
 
-from minicnn.data import Dataset, find_duplicate_groups, split_indices, train_val_split
+from minicnn.data import (Dataset, find_duplicate_groups, leak_free_split, split_indices,
+                          train_val_split)
 
 
 def toy(counts=(50, 31, 7), seed=0):
@@ -73,3 +74,44 @@ def test_duplicate_groups_feed_the_split():
     train_idx, val_idx = split_indices(ds.labels, 0.2, seed=3, groups=groups)
     for a, b in ((2, 5), (25, 30)):
         assert (a in val_idx) == (b in val_idx)
+
+
+def _scans_with_near_copies(folder, n=20, seed=0):
+    """Smooth random 'scans' in two classes, each with a near copy (faint noise, std 0.2-0.6).
+
+    The copies straddle the pHash threshold differently at different decode sizes, which is
+    what made a 150x150 and a 64x64 load of one folder split differently before duplicates
+    were looked for at one fixed size.
+    """
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for k, name in enumerate(("a", "b")):
+        (folder / name).mkdir(parents=True)
+        for i in range(n):
+            base = rng.normal(0, 1, (9, 9)).cumsum(0).cumsum(1)
+            img = np.asarray(Image.fromarray(base.astype(np.float32)).resize((96, 96),
+                                                                             Image.BILINEAR))
+            img = (img - img.min()) / (np.ptp(img) + 1e-9) * 200 + 20 * k
+            Image.fromarray(img.astype(np.uint8)).save(folder / name / f"s{i}.png")
+            noisy = img + rng.normal(0, 0.2 + 0.1 * (i % 5), img.shape)
+            Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(
+                folder / name / f"s{i}_copy.png")
+    return folder
+
+
+def test_every_input_size_splits_a_folder_alike(tmp_path, monkeypatch):
+    from minicnn.data import load_folder
+    from minicnn.data.duplicates import find_duplicate_groups
+    from minicnn.data.split import duplicate_groups
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
+    root = _scans_with_near_copies(tmp_path / "scans")
+    ref = load_folder(root, 64)
+    _, ref_val, _ = leak_free_split(ref, 0.25, seed=1)
+    differs = False
+    for size, color in [(24, "grayscale"), (40, "rgb"), (90, "grayscale")]:
+        ds = load_folder(root, size, color)
+        np.testing.assert_array_equal(duplicate_groups(ds), find_duplicate_groups(ref))
+        _, val, _ = leak_free_split(ds, 0.25, seed=1)
+        assert val.paths == ref_val.paths
+        differs |= not np.array_equal(find_duplicate_groups(ds), find_duplicate_groups(ref))
+    assert differs, "the fixture no longer has copies whose grouping depends on the size"

@@ -14,9 +14,16 @@ Algorithm (the same on every machine: it uses only NumPy's PCG64 generator
    that order; a group goes to validation if that brings the class's validation count closer to
    target_k. Without groups this picks exactly target_k images of every class.
 """
+import os
+
 import numpy as np
 
 from minicnn.data.duplicates import find_duplicate_groups
+
+#: Duplicates are looked for in a 64x64 grayscale decode of the files, whatever size and colour
+#: the data are loaded at: the same files then split the same way at 64x64 and at 150x150, so
+#: models of different input sizes are compared, and ensembled, on the same validation images.
+GROUP_SIZE, GROUP_COLOR = 64, "grayscale"
 
 
 def split_indices(labels, val_fraction=0.2, seed=0, groups=None):
@@ -62,10 +69,36 @@ def leak_free_split(ds, val_fraction=0.2, seed=0):
     """The split that ``minicnn train``, the examples and ``minicnn report`` all use.
 
     Stratified like ``train_val_split``, with every group of duplicate images
-    (``find_duplicate_groups``) kept on one side. Returns (train_ds, val_ds, info); ``info``
+    (``duplicate_groups``: found at 64x64 grayscale, so any input size splits alike) kept on
+    one side. Returns (train_ds, val_ds, info); ``info``
     describes the split for a checkpoint's metadata, so the same split can be rebuilt later.
     """
-    train, val = train_val_split(ds, val_fraction, seed=seed, groups=find_duplicate_groups(ds))
+    train, val = train_val_split(ds, val_fraction, seed=seed, groups=duplicate_groups(ds))
     info = {"val_fraction": val_fraction, "seed": seed, "duplicates_kept_together": True,
             "n_train": len(train), "n_val": len(val)}
     return train, val, info
+
+
+def duplicate_groups(ds):
+    """``find_duplicate_groups`` of ``ds``'s files as decoded at GROUP_SIZE in GROUP_COLOR.
+
+    A folder's Dataset at another size or colour is looked up in the 64x64 grayscale decode of
+    the same folder (``load_folder``, from its cache after the first time), file by file. Images
+    that are not files of one class-per-folder root (arrays, the bundled data) use their own
+    pixels: the bundled data are that 64x64 grayscale decode already.
+    """
+    if (ds.image_size, ds.color) == (GROUP_SIZE, GROUP_COLOR) or not ds.paths:
+        return find_duplicate_groups(ds)
+    roots = {os.path.dirname(os.path.dirname(p)) for p in ds.paths}
+    if len(roots) != 1 or not all(os.path.isabs(p) and os.path.isfile(p) for p in ds.paths):
+        return find_duplicate_groups(ds)
+    from minicnn.data.folders import load_folder   # folders imports nothing of split's
+    try:
+        ref = load_folder(roots.pop(), GROUP_SIZE, GROUP_COLOR)
+    except ValueError:                                 # not a class-per-folder root after all
+        return find_duplicate_groups(ds)
+    row = {p: i for i, p in enumerate(ref.paths)}
+    if not all(p in row for p in ds.paths):
+        return find_duplicate_groups(ds)               # a file the 64x64 decode skipped
+    groups = find_duplicate_groups(ref)
+    return groups[[row[p] for p in ds.paths]]
