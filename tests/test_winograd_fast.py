@@ -96,7 +96,8 @@ def test_auto_rule_and_errors(monkeypatch):
     assert fast.auto_tile((3, 3), (1, 1), 1, 64, 64, 64) is None         # one input channel: im2col
     assert fast.auto_tile((3, 3), (1, 1), 16, 64, 32, 32) is None        # measured: im2col faster
     assert fast.auto_tile((3, 3), (1, 1), 256, 256, 16, 16) == fast.DEFAULT_TILE
-    assert fast.auto_tile((3, 3), (1, 1), 256, 512, 8, 8) is None         # U would be 18.9 MB
+    assert fast.auto_tile((3, 3), (1, 1), 512, 512, 4, 4) == fast.DEFAULT_TILE   # U: 37.7 MB
+    assert fast.auto_tile((3, 3), (1, 1), 512, 1024, 4, 4) is None       # U would be 75.5 MB
     assert fast.auto_tile((3, 3), (2, 2), 64, 64, 16, 16) is None
     assert fast.auto_tile((7, 7), (1, 1), 64, 64, 16, 16) is None
     used = []

@@ -16,10 +16,11 @@ changes is how the work is laid out:
 3. Memory stays bounded: the batch is cut into chunks (whole samples, or bands of tile rows
    of one large sample) whose V and M fit CHUNK_BYTES, in Workspace buffers reused every
    step. Forward keeps V (2.25x its input for F(4x4)) for backward only where it is at most
-   KEEP_V_BYTES; elsewhere backward transforms x again. The transformed filters U
-   (a*a, C_out, C), 4x the weights, share one buffer with backward's flipped ones, and each
-   worker sums a dU of that size, so "auto" takes Winograd only where U is at most
-   AUTO_MAX_FILTER_BYTES (a 512->512 layer's U is 38 MB: too much for CNN5's memory at 150).
+   KEEP_V_BYTES (in the arrays the layer's last forward kept: ``recycle``); elsewhere
+   backward transforms x again. The transformed filters U (a*a, C_out, C), 4x the weights,
+   share one buffer with backward's flipped ones and the first worker's weight-gradient sum
+   dU (each other worker sums its own), so "auto" takes Winograd only where U is at most
+   AUTO_MAX_FILTER_BYTES (a 512->512 layer's U is 38 MB).
 4. As in ``conv_fast``, the batch is split between worker threads (single-threaded BLAS, own
    Workspace each); their weight-gradient sums are added at the end.
 """
@@ -36,7 +37,7 @@ CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, an
 KEEP_V_BYTES = 40 << 20   #: forward keeps the transformed input for backward if it is this small
 DEFAULT_TILE = 4          #: output tile m of F(m x m, 3x3) when Conv2D(algorithm="winograd")
 AUTO_MIN_CHANNELS = 32    #: "auto" keeps im2col below this many input channels (measured)
-AUTO_MAX_FILTER_BYTES = 16 << 20   #: ... and where the transformed filters would be larger (memory)
+AUTO_MAX_FILTER_BYTES = 40 << 20   #: ... and where the transformed filters would be larger (memory)
 
 
 def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
@@ -123,15 +124,15 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4, for_backwar
     return out, (x, b is not None, keep or {})
 
 
-def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept):
-    """(dU (a*a, C_out, C), db (C_out,)) summed over samples n0..n1-1: A dY AT of dout against
-    V = BT d B of x (from ``kept``, forward's V by chunk, where it is there). db comes free: at
-    tile position (1, 1) (interpolation point 1, A's all-ones column) dM is each tile's sum."""
+def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept, dU):
+    """(dU (a*a, C_out, C), db (C_out,)) summed over samples n0..n1-1 into the array dU: A dY AT
+    of dout against V = BT d B of x (from ``kept``, forward's V by chunk, where it is there).
+    db comes free: at tile position (1, 1) (interpolation point 1, A's all-ones column) dM is
+    each tile's sum."""
     AT, _, BT = _matrices(m, x.dtype)
     (N, C_out, OH, OW), C = dy.shape, x.shape[1]
     TH, TW = tile_grid(OH, OW, m)
     kk = (m + 2) ** 2
-    dU = ws.get("dU", (kk, C_out, C), x.dtype)
     db = np.zeros(C_out, x.dtype)
     A = np.ascontiguousarray(AT.T)                                           # a, m
     for chunk in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * x.itemsize, _budget(dU)):
@@ -162,8 +163,12 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
     dy = np.ascontiguousarray(dout)
     _, G, _ = _matrices(tile, W.dtype)
     ranges = cf._sample_ranges(N, N * x[0].size * 9)                         # as in forward
-    parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1, kept),
-                    ranges)
+    # each worker sums its dU (a*a, C_out, C); the first in the filters' buffer "U", free until
+    # the input gradient's filters go there (a 512->512 layer's is 38 MB: one buffer, not two)
+    dUs = [ws.get("U", (G.shape[0] ** 2, C_out, C), W.dtype)] + \
+          [ws.worker(w).get("dU", (G.shape[0] ** 2, C_out, C), W.dtype) for w in range(1, len(ranges))]
+    parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1, kept,
+                                                         dUs[w]), ranges)
     dU, db = parts[0]                                                        # a*a, C_out, C
     for p, b in parts[1:]:
         dU += p
