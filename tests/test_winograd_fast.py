@@ -104,7 +104,7 @@ def test_auto_rule_and_errors(monkeypatch):
     Conv2D(32, 4, 3, padding=1).forward(np.zeros((1, 32, 8, 8), np.float32))
     Conv2D(16, 4, 3, padding=1).forward(np.zeros((1, 16, 8, 8), np.float32))
     Conv2D(32, 4, 3, padding=1, algorithm="im2col").forward(np.zeros((1, 32, 8, 8), np.float32))
-    assert used == [{"tile": fast.DEFAULT_TILE, "for_backward": True}]
+    assert used == [{"tile": fast.DEFAULT_TILE, "for_backward": True, "recycle": None}]
     with minicnn.no_grad():                                 # no backward can follow: keep nothing
         Conv2D(32, 4, 3, padding=1).forward(np.zeros((1, 32, 8, 8), np.float32))
     assert used[-1]["for_backward"] is False
@@ -113,6 +113,24 @@ def test_auto_rule_and_errors(monkeypatch):
                           (dict(kernel_size=3, algorithm="fft"), "one of .*got 'fft'")]:
         with pytest.raises(ValueError, match=match):
             Conv2D(2, 4, **({"algorithm": "winograd"} | kwargs))
+
+
+def test_next_forward_writes_over_the_kept_transforms():
+    """A layer's next forward reuses the arrays its last one kept for backward (that backward
+    is done), and backward still gets the new forward's gradients."""
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((2, 2, 8, 9, 7)).astype(np.float32)
+    layer = Conv2D(8, 5, 3, padding=1, algorithm="winograd", rng=0)
+    fresh = Conv2D(8, 5, 3, padding=1, algorithm="winograd", rng=0)
+    layer.forward(x1, training=True)
+    kept = list(layer.cache[0][2].values())                 # (held here: ids stay unique)
+    y = layer.forward(x2, training=True)
+    reused = list(layer.cache[0][2].values())
+    assert kept and len(reused) == len(kept) and all(a is b for a, b in zip(reused, kept))
+    dout = rng.standard_normal(y.shape).astype(np.float32)
+    assert np.array_equal(y, fresh.forward(x2, training=True))
+    assert np.array_equal(layer.backward(dout), fresh.backward(dout))
+    assert np.array_equal(layer.grads["W"], fresh.grads["W"])
 
 
 def test_set_conv_algorithm_on_a_model():

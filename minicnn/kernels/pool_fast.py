@@ -61,8 +61,8 @@ def _forward_kernel(kh, kw, sh, sw, parallel):
                         for q in range(kw):
                             k = corner + r * w + q
                             v = x[p, np.uint64(k)]
-                            if v > best or v != v:  # NaN propagates (the last NaN, as torch)
-                                best, best_at = v, k
+                            win = (v > best) | (v != v)  # NaN propagates (the last NaN, as torch)
+                            best, best_at = (v, k) if win else (best, best_at)  # a select, no branch
                     y[p, i, j] = best
                     argmax[p, i, j] = best_at
                 for j in range(b, ow):

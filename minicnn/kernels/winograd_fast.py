@@ -33,7 +33,7 @@ from minicnn.kernels.winograd_transforms import (filter_transform, filter_transf
                                                 untile_transform)
 
 CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)
-KEEP_V_BYTES = 16 << 20   #: forward keeps the transformed input for backward if it is this small
+KEEP_V_BYTES = 40 << 20   #: forward keeps the transformed input for backward if it is this small
 DEFAULT_TILE = 4          #: output tile m of F(m x m, 3x3) when Conv2D(algorithm="winograd")
 AUTO_MIN_CHANNELS = 32    #: "auto" keeps im2col below this many input channels (measured)
 AUTO_MAX_FILTER_BYTES = 16 << 20   #: ... and where the transformed filters would be larger (memory)
@@ -75,10 +75,11 @@ def _budget(U):
     return max(CHUNK_BYTES, min(U.nbytes, 16 << 20))
 
 
-def _correlate(src, U, bias, padding, m, out, ws, n0, n1, keep=None):
+def _correlate(src, U, bias, padding, m, out, ws, n0, n1, keep=None, reuse=None):
     """out[n] (N, C_out, OH, OW) = Winograd correlation of src[n] with U (+ bias), n0 <= n < n1.
-    U: (a*a, C_out, C) (any strides BLAS takes). With a dict ``keep``, each chunk's V is a new
-    array stored there under its chunk (a, nb, ty0, ty1), for backward."""
+    U: (a*a, C_out, C) (any strides BLAS takes). With a dict ``keep``, each chunk's V is an
+    array of its own stored there under its chunk (a, nb, ty0, ty1), for backward: the one
+    ``reuse`` holds under that chunk if it has the shape, else a new one."""
     AT, _, BT = _matrices(m, src.dtype)
     (kk, C_out, C), (OH, OW) = U.shape, out.shape[2:]
     TH, TW = tile_grid(OH, OW, m)
@@ -86,7 +87,7 @@ def _correlate(src, U, bias, padding, m, out, ws, n0, n1, keep=None):
     for chunk in _chunks(n0, n1, TH, TW, kk * max(C, C_out) * src.itemsize, _budget(U)):
         a, nb, ty0, ty1 = chunk
         P = nb * (ty1 - ty0) * TW
-        V = np.empty((kk, C, P), src.dtype) if keep is not None else ws.get("V", (kk, C, P), src.dtype)
+        V = ws.get("V", (kk, C, P), src.dtype) if keep is None else _reused(reuse, chunk, (kk, C, P), src.dtype)
         V = tile_transform(src, a, nb, ty0, ty1, TW, m, *padding, BT, V)
         if keep is not None:
             keep[chunk] = V
@@ -94,19 +95,30 @@ def _correlate(src, U, bias, padding, m, out, ws, n0, n1, keep=None):
         untile_transform(Mt, a, nb, ty0, ty1, TW, AT, b, out)
 
 
-def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4, for_backward=True):
+def _reused(arrays, key, shape, dtype):
+    """arrays[key] if it is there with this shape and dtype, else a new array."""
+    old = (arrays or {}).get(key)
+    return old if old is not None and old.shape == shape and old.dtype == dtype else np.empty(shape, dtype)
+
+
+def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4, for_backward=True, recycle=None):
     """Same numbers as ``winograd_ref.conv_forward``: x (N, C, H, W), W (C_out, C, 3, 3) -> (out, saved).
-    ``for_backward=False``: no backward will follow (keep nothing for it)."""
+    ``for_backward=False``: no backward will follow (keep nothing for it). ``recycle``: the
+    ``saved`` of a forward whose backward will not come (the layer's previous step): its kept
+    arrays are written over instead of allocating new ones (a fresh array of many MB costs a
+    page fault per 4 KB when first written: about as much as transforming it)."""
     check_conv(W, stride)
     ws = ws or shared_workspace()
     x = np.ascontiguousarray(x)
     (N, C, H, Wd), (ph, pw) = x.shape, pair(padding)
     out = np.empty((N, W.shape[0], H + 2 * ph - 2, Wd + 2 * pw - 2), dtype=x.dtype)
     U = _filters(np.ascontiguousarray(W), _matrices(tile, x.dtype)[1], ws, "U")   # a*a, C_out, C
-    # keep V = BT x B for backward's weight gradient when it is small (the 64x64 models' layers)
+    # keep V = BT x B for backward's weight gradient when it is small (the 64x64 models' layers,
+    # Mini-ResNet's at 150)
     TH, TW = tile_grid(*out.shape[2:], tile)
     keep = {} if for_backward and U.shape[0] * C * N * TH * TW * x.itemsize <= KEEP_V_BYTES else None
-    cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1, keep),
+    reuse = recycle[2] if recycle is not None else None
+    cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1, keep, reuse),
             cf._sample_ranges(N, N * x[0].size * 9))
     return out, (x, b is not None, keep or {})
 

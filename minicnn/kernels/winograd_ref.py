@@ -143,12 +143,13 @@ def filter_transform(W, m):
     return G @ W @ G.T
 
 
-def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4, for_backward=True):
+def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4, for_backward=True, recycle=None):
     """out = conv(x, W) + b by Winograd F(tile x tile, 3x3); x (N, C, H, W), W (C_out, C, 3, 3).
 
     Returns (out (N, C_out, OH, OW), saved) with OH = H + 2*ph - 2; ``saved`` is for backward.
-    ``ws`` and ``for_backward`` are the fast path's (its scratch space; whether it may keep
-    its transformed input for backward): accepted here for the same interface, and unused.
+    ``ws``, ``for_backward`` and ``recycle`` are the fast path's (its scratch space; whether it
+    may keep its transformed input for backward; a finished forward's arrays to write over):
+    accepted here for the same interface, and unused.
     """
     check_conv(W, stride)
     (N, C, H, Wd), (ph, pw) = x.shape, pair(padding)

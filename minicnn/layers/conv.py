@@ -103,8 +103,13 @@ class Conv2D(Layer):
         x = self._check_input(x, "NCHW", channels=self.in_channels)
         self._check_shape(x.shape[1:])
         kernel, kw = self._kernel(x.shape)
-        # Winograd may keep its transformed input for backward, if backward can come (no no_grad)
-        extra = {"for_backward": self._keep(True) is not None} if "tile" in kw else {}
+        # Winograd may keep its transformed input for backward, if backward can come (no no_grad),
+        # in the arrays it kept last step (that step's backward is done: this forward replaces it)
+        extra = {}
+        if "tile" in kw:
+            last = self.cache[0] if self.cache is not None and self.cache[2] is kernel else None
+            extra = {"for_backward": self._keep(True) is not None, "recycle": last}
+            self.cache = None
         y, saved = kernel.conv_forward(x, self.params["W"], self.params.get("b"), self.stride,
                                        self.padding, **kw, **extra)
         self.cache = self._keep((saved, y.shape, kernel, kw))  # the same in both modes
