@@ -3,10 +3,13 @@
     python examples/tta_ensemble.py                                    # docs/checkpoints/*
     python examples/tta_ensemble.py --checkpoint a/best.npz --checkpoint b/best.npz
 
-Rebuilds the validation split the checkpoints were selected on (the bundled 64x64 data, the
-duplicate-aware 8:2 split of the seed in their metadata; the Testing split is never touched),
-then prints a Markdown table: each model alone, with flip TTA, and every ensemble of two or more,
-with and without TTA. Probabilities are computed once per model and view, then averaged.
+Rebuilds the validation split the checkpoints were selected on (the duplicate-aware 8:2 split of
+the seed in their metadata, of the bundled 64x64 data or of the folder they were trained on; the
+Testing split is never touched), then prints a Markdown table: each model alone, with flip TTA,
+and every ensemble of two or more, with and without TTA. Models of different input sizes are
+fine: each reads the validation images at its own size (the split is the same at every size:
+``minicnn.data.split.duplicate_groups``). Probabilities are computed once per model and view,
+then averaged.
 """
 import argparse
 import itertools
@@ -15,7 +18,7 @@ import os
 import numpy as np
 
 from minicnn import models
-from minicnn.data import leak_free_split, load_bundled
+from minicnn.data import leak_free_split, load_bundled, load_folder
 from minicnn.training import load_checkpoint, predict
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
@@ -30,7 +33,20 @@ def label(model):
     changed = [k for k in models.KNOBS if k in arch and arch[k] != default["architecture"].get(k)]
     text = [f"filters {arch[k][0]}-{max(arch[k])}" if k == "filters" else f"{k} {arch[k]}"
             for k in changed]
+    size = arch["input_shape"][-1]
+    text += [f"{size}x{size}"] if size != 64 else []
     return arch["name"] + (f" ({', '.join(text)})" if text else "")
+
+
+def validation_images(model):
+    """The validation split ``model`` was selected on, at its own input size and colour."""
+    split, meta = model.metadata["split"], model.metadata
+    if split.get("data", "bundled") == "bundled":
+        ds = load_bundled()
+    else:
+        ds = load_folder(split["data"], meta["image_size"], meta.get("color", "grayscale"))
+    _, val, _ = leak_free_split(ds, split["val_fraction"], split["seed"])
+    return val, [os.path.relpath(p, split["data"]) if os.path.isabs(p) else p for p in val.paths]
 
 
 def main():
@@ -41,10 +57,13 @@ def main():
     split = members[0].metadata["split"]
     if any(m.metadata.get("split", {}).get("seed") != split["seed"] for m in members):
         raise SystemExit("the checkpoints were selected on different splits")
-    _, val, _ = leak_free_split(load_bundled(), split["val_fraction"], split["seed"])
+    vals = [validation_images(m) for m in members]
+    val, files = vals[0]
+    if any(f != files for _, f in vals):
+        raise SystemExit("the checkpoints' validation splits hold different images")
     names = [label(m) for m in members]
-    plain = [predict(m, val.images) for m in members]                  # (N, K) each
-    mirror = [predict(m, val.images[..., ::-1]) for m in members]      # the flipped view
+    plain = [predict(m, v.images) for m, (v, _) in zip(members, vals)]            # (N, K) each
+    mirror = [predict(m, v.images[..., ::-1]) for m, (v, _) in zip(members, vals)]  # flipped
 
     def acc(probs):
         return 100 * float((probs.argmax(axis=1) == val.labels).mean())
