@@ -16,8 +16,8 @@ changes is how the work is laid out:
 3. Memory stays bounded: the batch is cut into chunks (whole samples, or bands of tile rows
    of one large sample) whose V and M fit CHUNK_BYTES, in Workspace buffers reused every
    step. Forward keeps V (2.25x its input for F(4x4)) for backward only where it is at most
-   KEEP_V_BYTES (in the arrays the layer's last forward kept: ``recycle``); elsewhere
-   backward transforms x again. The transformed filters U (a*a, C_out, C), 4x the weights,
+   KEEP_V_BYTES and U at most KEEP_MAX_FILTER_BYTES (in the arrays the layer's last forward
+   kept: ``recycle``); elsewhere backward transforms x again. The transformed filters U (a*a, C_out, C), 4x the weights,
    share one buffer with backward's flipped ones and the first worker's weight-gradient sum
    dU (each other worker sums its own), so "auto" takes Winograd only where U is at most
    AUTO_MAX_FILTER_BYTES (a 512->512 layer's U is 38 MB).
@@ -35,6 +35,7 @@ from minicnn.kernels.winograd_transforms import (filter_transform, filter_transf
 
 CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)
 KEEP_V_BYTES = 40 << 20   #: forward keeps the transformed input for backward if it is this small
+KEEP_MAX_FILTER_BYTES = 16 << 20   #: ... and the layer's transformed filters too (memory: CNN5 @150)
 DEFAULT_TILE = 4          #: output tile m of F(m x m, 3x3) when Conv2D(algorithm="winograd")
 AUTO_MIN_CHANNELS = 32    #: "auto" keeps im2col below this many input channels (measured)
 AUTO_MAX_FILTER_BYTES = 40 << 20   #: ... and where the transformed filters would be larger (memory)
@@ -115,9 +116,11 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4, for_backwar
     out = np.empty((N, W.shape[0], H + 2 * ph - 2, Wd + 2 * pw - 2), dtype=x.dtype)
     U = _filters(np.ascontiguousarray(W), _matrices(tile, x.dtype)[1], ws, "U")   # a*a, C_out, C
     # keep V = BT x B for backward's weight gradient when it is small (the 64x64 models' layers,
-    # Mini-ResNet's at 150)
+    # Mini-ResNet's at 150), but not beside large filters (CNN5's 512-wide layers at 150 would
+    # keep 50 MB more, and they already hold 38 MB of U and dU)
     TH, TW = tile_grid(*out.shape[2:], tile)
-    keep = {} if for_backward and U.shape[0] * C * N * TH * TW * x.itemsize <= KEEP_V_BYTES else None
+    small = U.shape[0] * C * N * TH * TW * x.itemsize <= KEEP_V_BYTES and U.nbytes <= KEEP_MAX_FILTER_BYTES
+    keep = {} if for_backward and small else None
     reuse = recycle[2] if recycle is not None else None
     cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1, keep, reuse),
             cf._sample_ranges(N, N * x[0].size * 9))
