@@ -94,7 +94,8 @@ def test_algorithm_config_and_save_load(tmp_path):
 def test_auto_rule_and_errors(monkeypatch):
     assert fast.auto_tile((3, 3), (1, 1), 64, 64, 16, 16) == fast.DEFAULT_TILE
     assert fast.auto_tile((3, 3), (1, 1), 1, 64, 64, 64) is None         # one input channel: im2col
-    assert fast.auto_tile((3, 3), (1, 1), 16, 64, 32, 32) is None        # measured: im2col faster
+    assert fast.auto_tile((3, 3), (1, 1), 8, 64, 32, 32) is None         # measured: im2col faster
+    assert fast.auto_tile((3, 3), (1, 1), 16, 64, 32, 32) == fast.DEFAULT_TILE
     assert fast.auto_tile((3, 3), (1, 1), 256, 256, 16, 16) == fast.DEFAULT_TILE
     assert fast.auto_tile((3, 3), (1, 1), 512, 512, 4, 4) == fast.DEFAULT_TILE   # U: 37.7 MB
     assert fast.auto_tile((3, 3), (1, 1), 512, 1024, 4, 4) is None       # U would be 75.5 MB
@@ -103,7 +104,7 @@ def test_auto_rule_and_errors(monkeypatch):
     used = []
     monkeypatch.setattr(fast, "conv_forward", lambda *a, **k: used.append(k) or ref.conv_forward(*a, **k))
     Conv2D(32, 4, 3, padding=1).forward(np.zeros((1, 32, 8, 8), np.float32))
-    Conv2D(16, 4, 3, padding=1).forward(np.zeros((1, 16, 8, 8), np.float32))
+    Conv2D(8, 4, 3, padding=1).forward(np.zeros((1, 8, 8, 8), np.float32))
     Conv2D(32, 4, 3, padding=1, algorithm="im2col").forward(np.zeros((1, 32, 8, 8), np.float32))
     assert used == [{"tile": fast.DEFAULT_TILE, "for_backward": True, "recycle": None}]
     with minicnn.no_grad():                                 # no backward can follow: keep nothing

@@ -7,7 +7,7 @@ numbers (to float rounding), so the layers call whichever is selected:
     conv     im2col_ref.py           conv_fast.py (+ conv_gather.py)
     norm     norm_ref.py             norm_fast.py
     pool     pool_ref.py             pool_fast.py
-    winograd winograd_ref.py         winograd_fast.py    (Conv2D's 3x3 stride-1 algorithm)
+    winograd winograd_ref.py         winograd_fast.py (+ winograd_transforms.py): 3x3 stride 1
 
 Switch a whole model onto the readable kernels, e.g. to put a breakpoint in ``col2im`` and watch
 a real network's backward pass (slowly, with the same answers):

@@ -37,7 +37,7 @@ CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, an
 KEEP_V_BYTES = 40 << 20   #: forward keeps the transformed input for backward if it is this small
 KEEP_MAX_FILTER_BYTES = 16 << 20   #: ... and the layer's transformed filters too (memory: CNN5 @150)
 DEFAULT_TILE = 4          #: output tile m of F(m x m, 3x3) when Conv2D(algorithm="winograd")
-AUTO_MIN_CHANNELS = 32    #: "auto" keeps im2col below this many input channels (measured)
+AUTO_MIN_CHANNELS = 16    #: "auto" keeps im2col below this many input channels (measured)
 AUTO_MAX_FILTER_BYTES = 40 << 20   #: ... and where the transformed filters would be larger (memory)
 
 
