@@ -4,12 +4,13 @@
 any other matrix; both must compute Y = B X on rows of tiles, whichever rows of X and Y they
 address, in float32 (staying float32) and float64. ``tile_transform`` / ``untile_transform`` are
 checked against the reference's tiling by the whole-convolution tests in test_winograd_fast.py;
-here the one-tile case is checked against B d B^T written with NumPy.
+here the one-tile case is checked against B d B^T written with NumPy, and the filter transforms
+against the reference and as each other's adjoint.
 """
 import numpy as np
 import pytest
 
-from minicnn.kernels import winograd_transforms as wt
+from minicnn.kernels import winograd_ref as ref, winograd_transforms as wt
 from minicnn.kernels.winograd_tables import AT2, AT4, BT2, BT4, G2, G4
 
 MATRICES = {"BT4": BT4, "AT4": AT4, "A4": AT4.T, "BT2": BT2, "AT2": AT2, "A2": AT2.T, "G4": G4, "G2": G2}
@@ -45,3 +46,20 @@ def test_one_tile_in_and_out(m, BT, AT):
     y = wt.untile_transform(M, 0, 1, 0, 1, 1, AT, bias, np.empty((1, 3, m, m)))
     for o in range(3):
         assert np.allclose(y[0, o], AT @ M[:, o, 0].reshape(a, a) @ AT.T + bias[o], atol=1e-12)
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("C_out, C", [(5, 7), (96, 64), (1, 1)])          # (96, 64): two blocks
+def test_filter_transforms_are_the_reference_and_its_adjoint(m, C_out, C):
+    """U = G W G^T as the reference computes it (one block of filters or several), and
+    filter_transform_t is its adjoint: <U(W), dU> = <W, U^T(dU)>."""
+    rng = np.random.default_rng(2)
+    W = rng.standard_normal((C_out, C, 3, 3))
+    G = {2: G2, 4: G4}[m]
+    a = m + 2
+    U = wt.filter_transform(W, G, np.empty((a * a, C_out, C)))
+    want = ref.filter_transform(W, m)                                   # C_out, C, a, a
+    assert np.allclose(U, want.reshape(C_out, C, a * a).transpose(2, 0, 1), atol=1e-12)
+    dU = rng.standard_normal(U.shape)
+    dW = wt.filter_transform_t(np.ascontiguousarray(dU), G, np.empty(W.shape))
+    assert np.isclose(np.sum(U * dU), np.sum(W * dW), rtol=1e-12)
