@@ -1,7 +1,8 @@
 """The report's tuning knobs on the three builders: filters/width, kernel size, stride, dense, dropout.
 
-Proves: with the default knobs the builders give the shipped checkpoints' exact architectures, so
-those checkpoints load into a freshly built model and give the same outputs; each knob changes
+Proves: the knobs stored in each shipped checkpoint rebuild its exact architecture (the
+checkpoints load into a freshly built model and give the same outputs), and with the default
+knobs the builders give the report's architectures (the PyTorch twins' tests check those); each knob changes
 what it says (filter counts, kernel shapes, first-layer stride, head); the knobs are stored in the
 architecture metadata, survive save and load, and ``from_architecture`` rebuilds the very same
 model; bad knobs are ValueErrors that name the knob.
@@ -23,7 +24,7 @@ CHECKPOINTS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "checkp
 
 
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
-def test_shipped_checkpoints_rebuild_with_default_knobs(name):
+def test_shipped_checkpoints_rebuild_from_their_knobs(name):
     path = os.path.join(CHECKPOINTS, name, "best.npz")
     shipped = minicnn.load(path)                                  # rebuilt from its layer specs
     fresh = models.from_architecture(shipped.metadata["architecture"])
