@@ -115,3 +115,16 @@ def test_every_input_size_splits_a_folder_alike(tmp_path, monkeypatch):
         assert val.paths == ref_val.paths
         differs |= not np.array_equal(find_duplicate_groups(ds), find_duplicate_groups(ref))
     assert differs, "the fixture no longer has copies whose grouping depends on the size"
+
+
+def test_the_sweep_splits_a_folder_as_leak_free_split(tmp_path, monkeypatch):
+    """A sweep trial at any image size validates on the images ``minicnn train`` would."""
+    from minicnn.data import load_folder
+    from minicnn.sweep.runner import Data
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
+    root = _scans_with_near_copies(tmp_path / "scans")
+    spec = {"source": str(root), "color": "grayscale", "limit": None, "val_fraction": 0.25}
+    for size in (24, 64, 90):
+        _, val, _ = Data(spec, seed=1).split(size, repeat=0)
+        _, expected, _ = leak_free_split(load_folder(root, size), 0.25, seed=1)
+        assert val.paths == expected.paths

@@ -24,8 +24,8 @@ import traceback
 
 import numpy as np
 
-from minicnn.data import (Augmenter, find_duplicate_groups, load_bundled, load_data,
-                          split_indices, train_val_split)
+from minicnn.data import Augmenter, load_bundled, load_data, split_indices, train_val_split
+from minicnn.data.split import duplicate_groups
 from minicnn.models import KNOBS, build
 from minicnn.optim import make
 from minicnn.sweep import config as cfg
@@ -85,7 +85,7 @@ class Data:
             if s["limit"] and s["limit"] < len(ds):                 # a stratified subset
                 _, keep = split_indices(ds.labels, s["limit"] / len(ds), seed=self.seed)
                 ds = ds.subset(keep)
-            self.cache[image_size] = ds, find_duplicate_groups(ds)
+            self.cache[image_size] = ds, duplicate_groups(ds)    # as leak_free_split: any size
         ds, groups = self.cache[image_size]
         seed = self.seed + repeat
         train, val = train_val_split(ds, self.spec["val_fraction"], seed=seed, groups=groups)
