@@ -18,8 +18,8 @@ import os
 import numpy as np
 
 from minicnn import models
-from minicnn.data import leak_free_split, load_bundled, load_folder
 from minicnn.training import load_checkpoint, predict
+from minicnn.viz.report import evaluation_data
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 DEFAULT = [os.path.join(ROOT, "docs", "checkpoints", m, "best.npz")
@@ -39,14 +39,11 @@ def label(model):
 
 
 def validation_images(model):
-    """The validation split ``model`` was selected on, at its own input size and colour."""
-    split, meta = model.metadata["split"], model.metadata
-    if split.get("data", "bundled") == "bundled":
-        ds = load_bundled()
-    else:
-        ds = load_folder(split["data"], meta["image_size"], meta.get("color", "grayscale"))
-    _, val, _ = leak_free_split(ds, split["val_fraction"], split["seed"])
-    return val, [os.path.relpath(p, split["data"]) if os.path.isabs(p) else p for p in val.paths]
+    """The validation split ``model`` was selected on, at its own input size and colour (as
+    ``minicnn report`` rebuilds it), and its files relative to the data folder."""
+    val, _ = evaluation_data(model.metadata)
+    root = model.metadata["split"].get("data", "bundled")
+    return val, [os.path.relpath(p, root) if os.path.isabs(p) else p for p in val.paths]
 
 
 def main():

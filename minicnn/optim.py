@@ -228,7 +228,7 @@ DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2, "rmsprop": 1e-3}
 
 
 def make(name, model, lr=None, momentum=0.9, weight_decay=0.0):
-    """An optimizer by name (``DEFAULT_LR``'s keys), as ``minicnn train`` and ``minicnn sweep`` pick it.
+    """An optimizer by name (``DEFAULT_LR``'s keys), as ``minicnn train`` and ``sweep`` pick it.
 
     ``lr`` None: the optimizer's Keras default. ``momentum`` is SGD's (Adam and RMSprop ignore
     it); ``weight_decay`` is decoupled (AdamW) for Adam, added to the gradient for the others.

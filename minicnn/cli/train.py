@@ -15,7 +15,7 @@ import os
 from minicnn.cli import CLIError
 
 from minicnn.data import COLORS
-from minicnn.models import MODEL_NAMES
+from minicnn.models import KNOBS, MODEL_NAMES
 from minicnn.optim import DEFAULT_LR
 
 
@@ -28,13 +28,13 @@ def add_knob_args(p):
     g.add_argument("--kernel-size", type=int, metavar="K", help="the 3x3 convs' kernel size (odd)")
     g.add_argument("--stride", type=int, metavar="S", help="the first conv's stride")
     g.add_argument("--dense", type=int, metavar="N", help="hidden dense width (0: none)")
-    g.add_argument("--dropout", type=float, metavar="P", help="dropout after the hidden dense layers")
+    g.add_argument("--dropout", type=float, metavar="P",
+                   help="dropout after the hidden dense layers")
 
 
 def knobs_from_args(args):
     """The knobs given on the command line, as ``models.build`` takes them."""
-    knobs = {k: getattr(args, k) for k in ("width", "kernel_size", "stride", "dense", "dropout")
-             if getattr(args, k) is not None}
+    knobs = {k: getattr(args, k) for k in KNOBS if k != "filters" and getattr(args, k) is not None}
     if args.filters is not None:
         try:
             knobs["filters"] = [int(f) for f in args.filters.split(",")]
@@ -70,7 +70,8 @@ def register(subparsers):
     p.add_argument("--schedule", choices=("constant", "cosine", "step"), default="constant",
                    help="learning-rate schedule over the epochs")
     p.add_argument("--warmup", type=int, default=0, metavar="N",
-                   help="epochs of linear learning-rate warm-up before the cosine (--schedule cosine)")
+                   help="epochs of linear learning-rate warm-up before the cosine "
+                        "(--schedule cosine)")
     p.add_argument("--augment", action="store_true",
                    help="random flips, shifts and rotations of training batches")
     p.add_argument("--max-shift", type=float, default=0.1, metavar="F",
@@ -151,13 +152,11 @@ def run(args):
         raise CLIError(f"the {'validation' if len(val) == 0 else 'training'} split is empty: "
                        f"{len(ds)} images in {len(ds.classes)} classes with --val-fraction "
                        f"{args.val_fraction}; give more images per class")
-    try:
-        model = build(args.model, input_shape=ds.images.shape[1:], num_classes=len(ds.classes),
-                      seed=args.seed, **knobs)
-        augment = (Augmenter(max_shift=args.max_shift, max_rotate=args.max_rotate, rng=args.seed)
-                   if args.augment else None)
-    except ValueError as e:                    # a knob or an augmentation value out of range
-        raise CLIError(str(e)) from None
+    # a knob or an augmentation value out of range is a ValueError: main() prints it as one line
+    model = build(args.model, input_shape=ds.images.shape[1:], num_classes=len(ds.classes),
+                  seed=args.seed, **knobs)
+    augment = (Augmenter(max_shift=args.max_shift, max_rotate=args.max_rotate, rng=args.seed)
+               if args.augment else None)
     optimizer = make(args.optimizer, model, args.lr, args.momentum, args.weight_decay)
     schedule = (cosine(optimizer.lr, args.epochs, warmup=args.warmup) if args.warmup
                 else args.schedule)
@@ -171,7 +170,8 @@ def run(args):
                   optimizer=optimizer, lr_schedule=schedule, early_stopping=args.early_stopping,
                   augment=augment,
                   standardize=args.standardize, out_dir=out, seed=args.seed, resume=args.resume,
-                  verbose=not args.quiet, metadata={"split": info, "recipe": recipe}, overwrite=args.overwrite)
+                  verbose=not args.quiet, metadata={"split": info, "recipe": recipe},
+                  overwrite=args.overwrite)
     if history.stop_reason == "interrupted":
         return 130                             # fit printed where the checkpoint is
     if history.stop_reason in ("non_finite_loss", "diverged"):

@@ -33,7 +33,6 @@ import os
 import numpy as np
 
 from minicnn.models import KNOBS, MODEL_NAMES
-from minicnn.optim import DEFAULT_LR
 
 STRATEGIES = ("grid", "random", "one_at_a_time", "optuna")
 #: Training settings of a trial (beside the model knobs) and their defaults.
@@ -41,8 +40,6 @@ TRAINING = {"model": "cnn5", "image_size": 64, "epochs": 3, "batch_size": 32, "o
             "lr": None, "momentum": 0.9, "weight_decay": 0.0, "schedule": "cosine",
             "augment": True}
 TRIAL_KEYS = tuple(TRAINING) + KNOBS
-#: The optimizers and their learning rate when a trial gives none (the Keras defaults).
-OPTIMIZERS = DEFAULT_LR
 DATA = {"source": "bundled", "image_size": 64, "color": "grayscale", "limit": None,
         "val_fraction": 0.2}
 
