@@ -23,17 +23,23 @@ WIDE = [(2, 40, 6, 7, 24, 1), (1, 16, 5, 5, 48, 0)]
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
 
 
-@pytest.fixture(params=["one-chunk", "tile-row-bands", "threaded", "recompute-V"])
+@pytest.fixture(params=["one-chunk", "tile-row-bands", "threaded", "threaded-positions",
+                        "threaded-positions-bands-recompute-V", "recompute-V"])
 def chunking(request, monkeypatch):
     """How the batch is cut: whole, in bands of one tile row (V kept from forward by chunk),
-    between 3 worker threads, or whole with backward transforming x again."""
+    between 3 worker threads (the weight gradient's batch split between them, or its tile
+    positions: whole chunks, or bands and x transformed again), or whole with backward
+    transforming x again."""
     if request.param == "tile-row-bands":
         monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
-    if request.param == "recompute-V":
+    if request.param.endswith("recompute-V"):
         monkeypatch.setattr(fast, "KEEP_V_BYTES", 0)
-    if request.param == "threaded":
+    if request.param.startswith("threaded"):
         monkeypatch.setattr(conv_fast, "PARALLEL_MIN_ELEMENTS", 0)
         monkeypatch.setattr(conv_fast, "THREADS", 3)
+        monkeypatch.setattr(fast, "SPLIT_POSITIONS_BYTES", 0 if "positions" in request.param else 1 << 40)
+    if "bands" in request.param:
+        monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
     return request.param
 
 

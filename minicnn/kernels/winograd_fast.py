@@ -17,12 +17,15 @@ changes is how the work is laid out:
    of one large sample) whose V and M fit CHUNK_BYTES, in Workspace buffers reused every
    step. Forward keeps V (2.25x its input for F(4x4)) for backward only where it is at most
    KEEP_V_BYTES and U at most KEEP_MAX_FILTER_BYTES (in the arrays the layer's last forward
-   kept: ``recycle``); elsewhere backward transforms x again. The transformed filters U (a*a, C_out, C), 4x the weights,
-   share one buffer with backward's flipped ones and the first worker's weight-gradient sum
-   dU (each other worker sums its own), so "auto" takes Winograd only where U is at most
+   kept: ``recycle``); elsewhere backward transforms x again. The transformed filters U
+   (a*a, C_out, C), 4x the weights, share one buffer with backward's flipped ones and the
+   weight-gradient sum dU, and "auto" takes Winograd only where U is at most
    AUTO_MAX_FILTER_BYTES (a 512->512 layer's U is 38 MB).
 4. As in ``conv_fast``, the batch is split between worker threads (single-threaded BLAS, own
-   Workspace each); their weight-gradient sums are added at the end.
+   Workspace each). For the weight gradient each further worker sums a dU of its own, added
+   at the end; where U is larger than SPLIT_POSITIONS_BYTES the workers share one dU instead:
+   chunk by chunk, two of them transform x and dout, then each multiplies its own tile
+   positions (the same speed at CNN5's 512-wide layers, without a second 38 MB buffer).
 """
 import numpy as np
 
@@ -39,6 +42,7 @@ KEEP_MAX_FILTER_BYTES = 16 << 20   #: ... and the layer's transformed filters to
 DEFAULT_TILE = 4          #: output tile m of F(m x m, 3x3) when Conv2D(algorithm="winograd")
 AUTO_MIN_CHANNELS = 16    #: "auto" keeps im2col below this many input channels (measured)
 AUTO_MAX_FILTER_BYTES = 40 << 20   #: ... and where the transformed filters would be larger (memory)
+SPLIT_POSITIONS_BYTES = 16 << 20   #: several workers split dW's tile positions, not the batch, above this U
 
 
 def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
@@ -156,6 +160,49 @@ def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept, dU):
     return dU, db
 
 
+def _weight_grad_by_position(dy, x, padding, m, ws, chunks, kept, dU):
+    """(dU (a*a, C_out, C), db (C_out,)) summed over the whole batch into the one array dU,
+    with len(ws workers) >= 2 threads: chunk by chunk, dout's and x's transforms on two of
+    them, then each multiplies its own tile positions k (dU[k] += dM[k] V[k]^T). No worker
+    sums a dU of its own (a 512->512 layer's is 38 MB), and each dU[k] adds the chunks in
+    one order: the same numbers on every run."""
+    AT, _, BT = _matrices(m, x.dtype)
+    (N, C_out, OH, OW), C = dy.shape, x.shape[1]
+    TW, kk = tile_grid(OH, OW, m)[1], (m + 2) ** 2
+    A = np.ascontiguousarray(AT.T)                                           # a, m
+    T = len(chunks)
+    positions = [(kk * w // T, kk * (w + 1) // T) for w in range(T)]
+    db = np.zeros(C_out, x.dtype)
+    first = True
+    for chunk in (c for share in chunks for c in share):      # forward's chunks: its V is kept by them
+        a, nb, ty0, ty1 = chunk
+        P = nb * (ty1 - ty0) * TW
+        dM = ws.worker(0).get("M", (kk, C_out, P), x.dtype)
+        V = kept.get(chunk)
+
+        def transform(w, *_):
+            if w == 0:
+                tile_transform(dy, a, nb, ty0, ty1, TW, m, 0, 0, A, dM)
+            elif V is None:
+                return tile_transform(x, a, nb, ty0, ty1, TW, m, *padding, BT,
+                                      ws.worker(1).get("V", (kk, C, P), x.dtype))
+            return V
+        V = cf._map(transform, [(0, 0), (0, 0)])[1]
+        db += dM[m + 3].sum(axis=1)                                          # position (1, 1)
+        Vt = V.transpose(0, 2, 1)                                            # a*a, P, C
+
+        def multiply(w, k0, k1, first=first):
+            if first:
+                np.matmul(dM[k0:k1], Vt[k0:k1], out=dU[k0:k1])
+                return
+            part = ws.worker(w).get("part", dU.shape[1:], x.dtype)            # C_out, C
+            for k in range(k0, k1):
+                dU[k] += np.dot(dM[k], Vt[k], out=part)
+        cf._map(multiply, positions)
+        first = False
+    return dU, db
+
+
 def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, tile=4):
     """Same numbers as ``winograd_ref.conv_backward``: dx (None if not need_dx), dW, db (None
     without a bias). dW and db are fresh arrays."""
@@ -166,16 +213,22 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
     dy = np.ascontiguousarray(dout)
     _, G, _ = _matrices(tile, W.dtype)
     ranges = cf._sample_ranges(N, N * x[0].size * 9)                         # as in forward
-    # each worker sums its dU (a*a, C_out, C); the first in the filters' buffer "U", free until
-    # the input gradient's filters go there (a 512->512 layer's is 38 MB: one buffer, not two)
-    dUs = [ws.get("U", (G.shape[0] ** 2, C_out, C), W.dtype)] + \
-          [ws.worker(w).get("dU", (G.shape[0] ** 2, C_out, C), W.dtype) for w in range(1, len(ranges))]
-    parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1, kept,
-                                                         dUs[w]), ranges)
-    dU, db = parts[0]                                                        # a*a, C_out, C
-    for p, b in parts[1:]:
-        dU += p
-        db += b
+    # dU (a*a, C_out, C) goes in the filters' buffer "U", free until the input gradient's
+    # filters go there (a 512->512 layer's is 38 MB: one buffer, not two)
+    dU = ws.get("U", (G.shape[0] ** 2, C_out, C), W.dtype)
+    if len(ranges) > 1 and dU.nbytes > SPLIT_POSITIONS_BYTES:     # one dU, the positions split
+        TH, TW = tile_grid(*dy.shape[2:], tile)
+        per_tile = G.shape[0] ** 2 * max(C, C_out) * x.itemsize
+        chunks = [_chunks(n0, n1, TH, TW, per_tile, _budget(dU)) for n0, n1 in ranges]
+        dU, db = _weight_grad_by_position(dy, x, (ph, pw), tile, ws, chunks, kept, dU)
+    else:                                 # the batch split: each further worker sums its own dU
+        dUs = [dU] + [ws.worker(w).get("dU", dU.shape, W.dtype) for w in range(1, len(ranges))]
+        parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1,
+                                                             kept, dUs[w]), ranges)
+        dU, db = parts[0]
+        for p, b in parts[1:]:
+            dU += p
+            db += b
     dW = filter_transform_t(dU, G, np.empty(W.shape, W.dtype))               # C_out, C, 3, 3
     db = db if has_bias else None
     dx = None
