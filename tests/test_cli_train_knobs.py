@@ -57,6 +57,21 @@ def test_width_scales_every_stage_and_optimizer_default_lr(data, tmp_path, monke
     assert model.metadata["recipe"]["lr"] == 1e-3 and model.metadata["training"]["optimizer"] == "RMSprop"
 
 
+def test_split_seed_keeps_the_validation_split_and_seed_changes_the_weights(data, tmp_path, monkeypatch):
+    runs = {}
+    for name, extra in {"seed0": ("--seed", "0"), "seed1-split0": ("--seed", "1", "--split-seed", "0"),
+                        "seed1": ("--seed", "1")}.items():
+        code, out = train(data, tmp_path / name, monkeypatch, "--epochs", "1", *extra)
+        assert code == 0
+        runs[name] = minicnn.load(out / "last.npz")
+    meta = {name: m.metadata for name, m in runs.items()}
+    assert meta["seed1-split0"]["val_data"] == meta["seed0"]["val_data"]     # the same images
+    assert meta["seed1-split0"]["split"]["seed"] == 0
+    assert meta["seed1"]["val_data"] != meta["seed0"]["val_data"]            # --seed alone moves it
+    w0, w1 = (runs[n].layers[0].params["W"] for n in ("seed0", "seed1-split0"))
+    assert not np.array_equal(w0, w1)
+
+
 @pytest.mark.parametrize("extra, match", [
     (["--filters", "4,x"], "--filters must be comma-separated"),
     (["--filters", "4,6"], "filters must be 5 positive counts"),

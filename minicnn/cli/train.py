@@ -58,6 +58,10 @@ def register(subparsers):
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per step")
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seeds the weights, the split, the shuffling and augmentation")
+    p.add_argument("--split-seed", type=int, metavar="N",
+                   help="seeds only the train/validation split (default: --seed): runs with "
+                   "different --seed and one --split-seed validate on the same images, so "
+                   "their checkpoints can be compared and ensembled")
     p.add_argument("--out", metavar="DIR", help="checkpoint folder (default runs/<model>)")
     add_knob_args(p)
     p.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default="adam",
@@ -147,7 +151,8 @@ def run(args):
         prepare_out_dir(out, args.overwrite)   # before loading data: a bad --out fails at once
     ds = load_dataset(args)
     from minicnn.data import leak_free_split  # lazy: keeps `minicnn --help` quick
-    train, val, info = leak_free_split(ds, args.val_fraction, args.seed)
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    train, val, info = leak_free_split(ds, args.val_fraction, split_seed)
     if len(val) == 0 or len(train) == 0:
         raise CLIError(f"the {'validation' if len(val) == 0 else 'training'} split is empty: "
                        f"{len(ds)} images in {len(ds.classes)} classes with --val-fraction "
