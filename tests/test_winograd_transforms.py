@@ -4,13 +4,14 @@
 any other matrix; both must compute Y = B X on rows of tiles, whichever rows of X and Y they
 address, in float32 (staying float32) and float64. ``tile_transform`` / ``untile_transform`` are
 checked against the reference's tiling by the whole-convolution tests in test_winograd_fast.py;
-here the one-tile case is checked against B d B^T written with NumPy, and the filter transforms
-against the reference and as each other's adjoint.
+here the one-tile case is checked against B d B^T written with NumPy, ``tile_transform_t`` (the
+input gradient's scatter) as ``tile_transform``'s adjoint, and the filter transforms
+(``winograd_filters``) against the reference and as each other's adjoint.
 """
 import numpy as np
 import pytest
 
-from minicnn.kernels import winograd_ref as ref, winograd_transforms as wt
+from minicnn.kernels import winograd_filters as wf, winograd_ref as ref, winograd_transforms as wt
 from minicnn.kernels.winograd_tables import AT2, AT4, BT2, BT4, G2, G4
 
 MATRICES = {"BT4": BT4, "AT4": AT4, "A4": AT4.T, "BT2": BT2, "AT2": AT2, "A2": AT2.T, "G4": G4, "G2": G2}
@@ -57,9 +58,47 @@ def test_filter_transforms_are_the_reference_and_its_adjoint(m, C_out, C):
     W = rng.standard_normal((C_out, C, 3, 3))
     G = {2: G2, 4: G4}[m]
     a = m + 2
-    U = wt.filter_transform(W, G, np.empty((a * a, C_out, C)))
+    U = wf.filter_transform(W, G, np.empty((a * a, C_out, C)))
     want = ref.filter_transform(W, m)                                   # C_out, C, a, a
     assert np.allclose(U, want.reshape(C_out, C, a * a).transpose(2, 0, 1), atol=1e-12)
     dU = rng.standard_normal(U.shape)
-    dW = wt.filter_transform_t(np.ascontiguousarray(dU), G, np.empty(W.shape))
+    dW = wf.filter_transform_t(np.ascontiguousarray(dU), G, np.empty(W.shape))
     assert np.isclose(np.sum(U * dU), np.sum(W * dW), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", MATRICES)
+def test_transform_rows_t_is_the_transposed_matrix(name, dtype):
+    B = MATRICES[name].astype(dtype)
+    a, t = B.shape
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((2 * a + 3, 3, 37)).astype(dtype)
+    Y = np.full((2 * t + 2, 2, 37), np.nan, dtype)
+    wt.transform_rows_t(B, np.ascontiguousarray(B.T), X, 1, 2, 2, Y, 2, 1, 1)
+    want = B.T.astype(np.float64) @ X[1:1 + 2 * a:2, 2].astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    assert Y.dtype == dtype
+    assert np.max(np.abs(Y[2:2 + t, 1] - want)) <= tol * np.max(np.abs(want))
+    assert np.isnan(Y[:2]).all() and np.isnan(Y[2 + t:]).all() and np.isnan(Y[:, 0]).all()
+
+
+@pytest.mark.parametrize("m, BT", [(4, BT4), (2, BT2)])
+@pytest.mark.parametrize("H, W, ph, pw", [(9, 11, 1, 1), (6, 6, 0, 0), (5, 13, 2, 3), (16, 16, 1, 1), (3, 4, 1, 2)])
+@pytest.mark.parametrize("bands", [False, True])
+def test_tile_transform_t_is_the_adjoint(m, BT, H, W, ph, pw, bands):
+    """<tile_transform(x), dV> = <x, tile_transform_t(dV)>, for the tiles of a 3x3 'same'-or-
+    other convolution's output (edge tiles cropped, padding dropped), whole or in tile-row bands."""
+    rng = np.random.default_rng(4)
+    N, C, a = 3, 2, m + 2
+    x = rng.standard_normal((N, C, H, W))
+    OH, OW = H + 2 * ph - 2, W + 2 * pw - 2
+    TH, TW = -(-OH // m), -(-OW // m)
+    chunks = ([(n, 1, r, r + 1) for n in range(N) for r in range(TH)] if bands else [(0, N, 0, TH)])
+    lhs, dx = 0.0, np.zeros_like(x)
+    for n0, nb, ty0, ty1 in chunks:
+        P = nb * (ty1 - ty0) * TW
+        V = wt.tile_transform(x, n0, nb, ty0, ty1, TW, m, ph, pw, BT, np.empty((a * a, C, P)))
+        dV = rng.standard_normal(V.shape)
+        lhs += np.sum(V * dV)
+        wt.tile_transform_t(dV, n0, nb, ty0, ty1, TW, m, ph, pw, BT, dx)
+    assert np.isclose(lhs, np.sum(x * dx), rtol=1e-12)

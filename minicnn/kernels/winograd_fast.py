@@ -3,29 +3,34 @@
 Same algorithm and interface as ``winograd_ref.py`` (the tests hold one to the other); what
 changes is how the work is laid out:
 
-1. The transforms are Numba kernels (``winograd_transforms``). ``tile_transform`` gathers one
-   channel's tiles of a chunk from NCHW memory (zeros outside the image by bounds checks;
-   negative padding crops) and writes ``out[i*a + j, c, p] = (B d B^T)[i, j]`` for every
-   tile p, both halves vectorised across the tiles (F(4x4)'s matrices written out): the input
-   transform (B = BT, tiles of a = m+2 pixels, stride m) and, for dW, the output transform's
-   transpose on dout (B = A, tiles of m; its position (1, 1) is each tile's sum, which gives
-   db). ``untile_transform`` does Y = AT M A per tile, adds the bias and writes the cropped
-   block into the NCHW output.
+1. The transforms are Numba kernels (``winograd_transforms``, ``winograd_filters``).
+   ``tile_transform`` gathers one channel's tiles of a chunk from NCHW memory (zeros outside
+   the image by bounds checks; negative padding crops) and writes ``out[i*a + j, c, p] =
+   (B d B^T)[i, j]`` for every tile p, both halves vectorised across the tiles (F(4x4)'s
+   matrices written out): the input transform (B = BT, tiles of a = m+2 pixels, stride m)
+   and, for backward, the output transform's transpose on dout (dM = A dY AT, tiles of m; its
+   position (1, 1) is each tile's sum, which gives db). ``untile_transform`` does Y = AT M A
+   per tile, adds the bias and writes the cropped block into the NCHW output.
 2. Between them, one GEMM per tile position: M[k] = U[k] (C_out, C) @ V[k] (C, P) for the
    a^2 positions k, as one ``np.matmul`` on the stacks (NumPy calls BLAS per slice).
-3. Memory stays bounded: the batch is cut into chunks (whole samples, or bands of tile rows
+3. Backward uses dM twice: dU[k] = dM[k] V[k]^T (then dW = G^T dU G), and the input gradient
+   as forward's exact adjoint, dV[k] = U[k]^T dM[k] with each tile's BT^T dV BT added back
+   where forward gathered it (``tile_transform_t``). The reference instead correlates dout
+   with the flipped kernel; the adjoint spares that second transform of dout and the flipped
+   filters' (8-20% of a layer's forward + backward).
+4. Memory stays bounded: the batch is cut into chunks (whole samples, or bands of tile rows
    of one large sample) whose V and M fit CHUNK_BYTES, in Workspace buffers reused every
    step. Forward keeps V (2.25x its input for F(4x4)) for backward only where it is at most
    KEEP_V_BYTES and U at most KEEP_MAX_FILTER_BYTES (in the arrays the layer's last forward
    kept: ``recycle``); elsewhere backward transforms x again. The transformed filters U
-   (a*a, C_out, C), 4x the weights, share one buffer with backward's flipped ones and the
-   weight-gradient sum dU, and "auto" takes Winograd only where U is at most
+   (a*a, C_out, C) are 4x the weights, and "auto" takes Winograd only where U is at most
    AUTO_MAX_FILTER_BYTES (a 512->512 layer's U is 38 MB).
-4. As in ``conv_fast``, the batch is split between worker threads (single-threaded BLAS, own
-   Workspace each). For the weight gradient each further worker sums a dU of its own, added
-   at the end; where U is larger than SPLIT_POSITIONS_BYTES the workers share one dU instead:
-   chunk by chunk, two of them transform x and dout, then each multiplies its own tile
-   positions (the same speed at CNN5's 512-wide layers, without a second 38 MB buffer).
+5. As in ``conv_fast``, the batch is split between worker threads (single-threaded BLAS, own
+   Workspace each). Each worker sums a dU of its own over its samples (added at the end) and
+   computes their dx from the same dM. Where U is larger than SPLIT_POSITIONS_BYTES and there
+   are several workers, they share one dU in U's buffer instead: chunk by chunk, two of them
+   transform x and dout, then each multiplies its own tile positions; dx follows with U
+   transformed again into the same buffer (CNN5's 512-wide layers hold no second 38 MB).
 """
 import numpy as np
 
@@ -33,8 +38,8 @@ from minicnn.kernels import conv_fast as cf
 from minicnn.kernels.shapes import int_pair as pair
 from minicnn.kernels.workspace import shared_workspace
 from minicnn.kernels.winograd_tables import check_conv, tile_grid, winograd_matrices
-from minicnn.kernels.winograd_transforms import (filter_transform, filter_transform_t, tile_transform,
-                                                untile_transform)
+from minicnn.kernels.winograd_filters import filter_transform, filter_transform_t
+from minicnn.kernels.winograd_transforms import tile_transform, tile_transform_t, untile_transform
 
 CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)
 KEEP_V_BYTES = 40 << 20   #: forward keeps the transformed input for backward if it is this small
@@ -131,11 +136,12 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4, for_backwar
     return out, (x, b is not None, keep or {})
 
 
-def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept, dU):
+def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept, dU, U=None, dx=None):
     """(dU (a*a, C_out, C), db (C_out,)) summed over samples n0..n1-1 into the array dU: A dY AT
     of dout against V = BT d B of x (from ``kept``, forward's V by chunk, where it is there).
     db comes free: at tile position (1, 1) (interpolation point 1, A's all-ones column) dM is
-    each tile's sum."""
+    each tile's sum. With forward's filters U, the same dM also gives these samples' input
+    gradient, added into dx (``_add_input_grad``)."""
     AT, _, BT = _matrices(m, x.dtype)
     (N, C_out, OH, OW), C = dy.shape, x.shape[1]
     TH, TW = tile_grid(OH, OW, m)
@@ -157,7 +163,21 @@ def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept, dU):
             part = ws.get("part", dU.shape[1:], x.dtype)                     # C_out, C
             for k in range(kk):
                 dU[k] += np.dot(dM[k], Vt[k], out=part)
+        if dx is not None:                     # after dU: V's buffer is free for dV
+            _add_input_grad(dM, U, chunk, TW, m, padding, BT, dx, ws)
     return dU, db
+
+
+def _add_input_grad(dM, U, chunk, TW, m, padding, BT, dx, ws):
+    """dx += forward's adjoint on one chunk: dV[k] = U[k]^T dM[k] per tile position (dM = A dY AT,
+    dout's transform, as for dW), and each tile's BT^T dV BT added back where forward gathered
+    its pixels (``tile_transform_t``; neighbouring tiles overlap by 2 pixels). The reference
+    computes the same dx as a correlation of dout with the flipped kernel; this way the
+    transform of dout serves dW and dx, and no flipped filters are transformed."""
+    a, nb, ty0, ty1 = chunk
+    kk, C, P = U.shape[0], U.shape[2], dM.shape[2]
+    dV = np.matmul(U.transpose(0, 2, 1), dM, out=ws.get("V", (kk, C, P), dM.dtype))   # a*a, C, P
+    tile_transform_t(dV, a, nb, ty0, ty1, TW, m, *padding, BT, dx)
 
 
 def _weight_grad_by_position(dy, x, padding, m, ws, chunks, kept, dU):
@@ -212,31 +232,47 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
     (ph, pw), (N, C), C_out = pair(padding), x.shape[:2], W.shape[0]
     dy = np.ascontiguousarray(dout)
     _, G, _ = _matrices(tile, W.dtype)
+    shape = (G.shape[0] ** 2, C_out, C)                                      # U's and dU's
     ranges = cf._sample_ranges(N, N * x[0].size * 9)                         # as in forward
-    # dU (a*a, C_out, C) goes in the filters' buffer "U", free until the input gradient's
-    # filters go there (a 512->512 layer's is 38 MB: one buffer, not two)
-    dU = ws.get("U", (G.shape[0] ** 2, C_out, C), W.dtype)
-    if len(ranges) > 1 and dU.nbytes > SPLIT_POSITIONS_BYTES:     # one dU, the positions split
+    dx = np.empty(x.shape, dtype=W.dtype) if need_dx else None
+    if dx is not None:
+        dx.fill(0)                             # tile_transform_t adds the overlapping tiles
+    if len(ranges) > 1 and np.prod(shape) * W.itemsize > SPLIT_POSITIONS_BYTES:
+        # one dU, the positions split; it goes in the filters' buffer "U", where forward's
+        # filters go again after it for dx (a 512->512 layer's is 38 MB: one buffer, not two)
         TH, TW = tile_grid(*dy.shape[2:], tile)
-        per_tile = G.shape[0] ** 2 * max(C, C_out) * x.itemsize
+        per_tile = shape[0] * max(C, C_out) * x.itemsize
+        dU = ws.get("U", shape, W.dtype)
         chunks = [_chunks(n0, n1, TH, TW, per_tile, _budget(dU)) for n0, n1 in ranges]
         dU, db = _weight_grad_by_position(dy, x, (ph, pw), tile, ws, chunks, kept, dU)
-    else:                                 # the batch split: each further worker sums its own dU
-        dUs = [dU] + [ws.worker(w).get("dU", dU.shape, W.dtype) for w in range(1, len(ranges))]
+        dW = filter_transform_t(dU, G, np.empty(W.shape, W.dtype))           # C_out, C, 3, 3
+        if need_dx:
+            U = _filters(np.ascontiguousarray(W), G, ws, "U")
+            cf._map(lambda w, n0, n1: _input_grad_share(dy, U, (ph, pw), tile, dx, ws.worker(w), n0, n1,
+                                                        chunks[w]), ranges)
+    else:
+        # the batch split: each worker sums a dU of its own, and with dx computes its samples'
+        # input gradient from the same transformed dout, with forward's filters U (in "U")
+        U = _filters(np.ascontiguousarray(W), G, ws, "U") if need_dx else None
+        dUs = [ws.get("U", shape, W.dtype) if U is None else ws.worker(0).get("dU", shape, W.dtype)] + \
+              [ws.worker(w).get("dU", shape, W.dtype) for w in range(1, len(ranges))]
         parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1,
-                                                             kept, dUs[w]), ranges)
+                                                             kept, dUs[w], U, dx), ranges)
         dU, db = parts[0]
         for p, b in parts[1:]:
             dU += p
             db += b
-    dW = filter_transform_t(dU, G, np.empty(W.shape, W.dtype))               # C_out, C, 3, 3
-    db = db if has_bias else None
-    dx = None
-    if need_dx:
-        dx = np.empty(x.shape, dtype=W.dtype)
-        # the flipped, channel-swapped kernel's transform: G J W J G^T with J reversing the taps
-        Uf = _filters(np.ascontiguousarray(W), np.ascontiguousarray(G[:, ::-1]), ws, "U")
-        Uf = Uf.transpose(0, 2, 1)                                           # a*a, C, C_out
-        cf._map(lambda w, n0, n1: _correlate(dy, Uf, None, (2 - ph, 2 - pw), tile, dx, ws.worker(w), n0, n1),
-                ranges)
-    return dx, dW, db
+        dW = filter_transform_t(dU, G, np.empty(W.shape, W.dtype))           # C_out, C, 3, 3
+    return dx, dW, (db if has_bias else None)
+
+
+def _input_grad_share(dy, U, padding, m, dx, ws, n0, n1, chunks):
+    """dx[n0:n1] by ``_add_input_grad``, chunk by chunk, dout transformed again (the positions
+    split's dW kept no transformed dout)."""
+    AT, _, BT = _matrices(m, dy.dtype)
+    TW, A = tile_grid(*dy.shape[2:], m)[1], np.ascontiguousarray(AT.T)
+    for chunk in chunks:
+        a, nb, ty0, ty1 = chunk
+        P = nb * (ty1 - ty0) * TW
+        dM = tile_transform(dy, a, nb, ty0, ty1, TW, m, 0, 0, A, ws.get("M", (U.shape[0], U.shape[1], P), dy.dtype))
+        _add_input_grad(dM, U, chunk, TW, m, padding, BT, dx, ws)

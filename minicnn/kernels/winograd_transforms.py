@@ -1,4 +1,4 @@
-"""The Numba transforms of ``winograd_fast``: tiles in and out of NCHW memory, and the filters.
+"""The Numba transforms of ``winograd_fast``: tiles in and out of NCHW memory.
 
 Every transform is B X B^T for a small matrix B applied to many tiles at once: the tiles sit
 side by side in the last axis (``p``), so each half (B X, then (B X) B^T) is a linear
@@ -14,8 +14,10 @@ goes through ``_combine_at``, one pass per nonzero entry.
 - ``untile_transform`` does Y = AT M A, adds the bias and writes each output row: whole tiles
   without bounds checks (F(4x4)'s four columns written out), a row's cropped last tile pixel by
   pixel.
-- ``filter_transform`` / ``filter_transform_t``: U = G W G^T and its adjoint, once a step, with
-  all C_out x C filters side by side.
+- ``tile_transform_t``: the adjoint of ``tile_transform`` (each tile's B^T dV B added back where
+  its pixels came from), for the input gradient; ``transform_rows_t`` is its half-transform.
+
+The filter transforms (U = G W G^T and its adjoint) are in ``winograd_filters``.
 """
 import numpy as np
 from numba import njit
@@ -159,6 +161,83 @@ def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
 
 
 @njit(nogil=True, cache=True)
+def transform_rows_t(B, BT, X, xo, xs, xc, Y, yo, ys, yc):
+    """Y[yo + k*ys, yc, :] = sum_i B[i, k] X[xo + i*xs, xc, :] for every column k of B (BT =
+    B^T, C-contiguous): ``transform_rows`` with B transposed, the adjoint's half-transform.
+    BT4's is written out (a 6x6 B is taken to be BT4, as in ``transform_rows``); any other B
+    goes through ``_combine_at`` with BT."""
+    n, (t, a) = X.shape[2], BT.shape
+    if (a, t) == (6, 6):                              # BT4^T: tile_transform_t's half
+        r0, r1, r2, r3 = X[xo, xc], X[xo + xs, xc], X[xo + 2 * xs, xc], X[xo + 3 * xs, xc]
+        r4, r5 = X[xo + 4 * xs, xc], X[xo + 5 * xs, xc]
+        y0, y1, y2 = Y[yo, yc], Y[yo + ys, yc], Y[yo + 2 * ys, yc]
+        y3, y4, y5 = Y[yo + 3 * ys, yc], Y[yo + 4 * ys, yc], Y[yo + 5 * ys, yc]
+        for q in range(n):
+            x0, x5 = r0[q], r5[q]
+            s12, d12, s34, d34 = r1[q] + r2[q], r2[q] - r1[q], r3[q] + r4[q], r3[q] - r4[q]
+            y0[q] = x0
+            y1[q] = d12 + d34 + x5
+            y2[q] = _2 * s34 - _5 * x0 - s12
+            y3[q] = -_4 * d12 - d34 - _5 * x5
+            y4[q] = _4 * (x0 + s12) - _2 * s34
+            y5[q] = _4 * x5
+    else:
+        for k in range(t):
+            _combine_at(Y[yo + k * ys, yc], BT, k, X, xo, xs, xc)
+
+
+@njit(nogil=True, cache=True)
+def tile_transform_t(dV, n0, nb, ty0, ty1, TW, step, ph, pw, B, dx):
+    """dx[n, c, ty*step + k - ph, tx*step + l - pw] += sum_{i,j} B[i,k] B[j,l] dV[i*a + j, c, p]
+    for the pixels inside dx: the adjoint of ``tile_transform`` (same numbering, B (a, t)),
+    adding each tile's B^T dV B back where its pixels came from. Tiles overlap (stride < t),
+    so their sums add up; dx must hold zeros (or what to add to) before the first call."""
+    _, C, H, W = dx.shape
+    a, t = B.shape
+    P = nb * (ty1 - ty0) * TW
+    BT = np.ascontiguousarray(B.T)
+    h = np.empty((t, a, P), dx.dtype)         # h[l, i] = sum_j B[j, l] dV[i*a + j]
+    h2 = h.reshape((t * a, 1, P))
+    d = np.empty((t, t, P), dx.dtype)         # d[k, l] = sum_i B[i, k] h[l, i]: pixel (k, l)
+    tx0 = min(TW, -(-pw // step)) if pw > 0 else 0     # as in tile_transform
+    tx1 = max(tx0, min(TW, (W + pw - t) // step + 1))
+    for c in range(C):
+        for i in range(a):                    # dV B, along the rows
+            transform_rows_t(B, BT, dV, i * a, 1, c, h, 0, 1, i)
+        for l in range(t):                    # B^T (dV B), down the columns
+            transform_rows_t(B, BT, h2, l * a, 1, 0, d, 0, 1, l)
+        for n in range(n0, n0 + nb):          # scatter-add: pixels outside dx are dropped
+            img = dx[n, c]
+            for ty in range(ty0, ty1):
+                q0 = ((n - n0) * (ty1 - ty0) + ty - ty0) * TW
+                for k in range(t):
+                    r = ty * step + k - ph
+                    if not 0 <= r < H:
+                        continue
+                    row, dk = img[r], d[k]
+                    if t == 6:
+                        for tx in range(tx0, tx1):
+                            c0, q = tx * step - pw, q0 + tx
+                            row[c0] += dk[0, q]
+                            row[c0 + 1] += dk[1, q]
+                            row[c0 + 2] += dk[2, q]
+                            row[c0 + 3] += dk[3, q]
+                            row[c0 + 4] += dk[4, q]
+                            row[c0 + 5] += dk[5, q]
+                    else:
+                        for tx in range(tx0, tx1):
+                            for l in range(t):
+                                row[tx * step + l - pw] += dk[l, q0 + tx]
+                    for e in range(tx0 + TW - tx1):              # the edge tiles
+                        tx = e if e < tx0 else tx1 + e - tx0
+                        for l in range(t):
+                            col = tx * step + l - pw
+                            if 0 <= col < W:
+                                row[col] += dk[l, q0 + tx]
+    return dx
+
+
+@njit(nogil=True, cache=True)
 def untile_transform(M, n0, nb, ty0, ty1, TW, AT, bias, y):
     """y[n, o, ty*m + u, tx*m + v] = bias[o] + sum_{i,j} AT[u,i] AT[v,j] M[i*a + j, o, p] (the
     inverse of ``tile_transform``'s numbering), cropped to y's (OH, OW)."""
@@ -192,62 +271,3 @@ def untile_transform(M, n0, nb, ty0, ty1, TW, AT, bias, y):
                     for col in range(full * m, OW):          # the cropped last tile
                         row[col] = Yu[col % m, q0 + col // m] + bo
     return y
-
-
-@njit(nogil=True, cache=True)
-def _filter_block(C_out, C):
-    """Output channels per block of filters: the largest divisor of C_out with at most 4096
-    filters (C_out/block x C) in a block, so a block's scratch stays in cache."""
-    ob = 1
-    for d in range(1, C_out + 1):
-        if C_out % d == 0 and d * C <= 4096:
-            ob = d
-    return ob
-
-
-@njit(nogil=True, cache=True)
-def filter_transform(W, G, U):
-    """U[i*a + j, o, c] = (G W[o, c] G^T)[i, j]: W (C_out, C, 3, 3) -> U (a*a, C_out, C), U
-    C-contiguous. Vectorised along blocks of filters side by side; G with its columns reversed
-    gives the flipped kernel's transform."""
-    C_out, C, r, _ = W.shape
-    a, ob = G.shape[0], _filter_block(C_out, C)
-    nbk, L = C_out // ob, ob * C                       # blocks, filters per block
-    Wb, U3 = W.reshape((nbk, L, r * r)), U.reshape((a * a, nbk, L))
-    w = np.empty((r, r, L), W.dtype)          # w[k, l, e] = W[o, c, k, l], e = (o % ob)*C + c
-    tmp = np.empty((a, r, L), W.dtype)        # tmp[i, l] = sum_k G[i, k] w[k, l]
-    tmp2 = tmp.reshape((a * r, 1, L))
-    for bk in range(nbk):
-        for e in range(L):
-            for k in range(r):
-                for l in range(r):
-                    w[k, l, e] = Wb[bk, e, k * r + l]
-        for l in range(r):
-            transform_rows(G, w, 0, 1, l, tmp, 0, 1, l)
-        for i in range(a):                    # U[i*a + j] = sum_l G[j, l] tmp[i, l]
-            transform_rows(G, tmp2, i * r, 1, 0, U3, i * a, 1, bk)
-    return U
-
-
-@njit(nogil=True, cache=True)
-def filter_transform_t(dU, G, dW):
-    """dW[o, c] = G^T dU[:, o, c] G (the adjoint of ``filter_transform``): dU (a*a, C_out, C),
-    C-contiguous; vectorised along blocks of filters side by side."""
-    C_out, C, r, _ = dW.shape
-    a, ob = G.shape[0], _filter_block(C_out, C)
-    nbk, L = C_out // ob, ob * C
-    dU3, dWb = dU.reshape((a * a, nbk, L)), dW.reshape((nbk, L, r * r))
-    GT = np.ascontiguousarray(G.T)
-    h = np.empty((r, a, L), dW.dtype)         # h[l, i] = sum_j G[j, l] dU[i*a + j]
-    h2 = h.reshape((r * a, 1, L))
-    w = np.empty((r, r, L), dW.dtype)         # w[k, l] = sum_i G[i, k] h[l, i]
-    for bk in range(nbk):
-        for i in range(a):
-            transform_rows(GT, dU3, i * a, 1, bk, h, 0, 1, i)
-        for l in range(r):
-            transform_rows(GT, h2, l * a, 1, 0, w, 0, 1, l)
-        for e in range(L):
-            for k in range(r):
-                for l in range(r):
-                    dWb[bk, e, k * r + l] = w[k, l, e]
-    return dW
