@@ -71,7 +71,8 @@ def _minicnn_step_fns(model_name, size, batch, lr=1e-3, stub=False, algorithm="a
     def train_step():
         logits = model.forward(x, training=True)
         loss, dlogits = minicnn.softmax_cross_entropy(logits, y)
-        model.backward(dlogits)
+        with minicnn.free_after_backward():            # as fit trains: caches go during backward
+            model.backward(dlogits)
         opt.step()
         return float(loss)
 

@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 from minicnn import _threading  # noqa: F401  (thread defaults; must run before NumPy/Numba load)
 
 from minicnn.layers import (Layer, BackwardError, Conv2D, BatchNorm2D, ReLU, Dropout, MaxPool2D,
-                            GlobalAvgPool2D, Dense, Flatten, no_grad)
+                            GlobalAvgPool2D, Dense, Flatten, free_after_backward, no_grad)
 from minicnn.containers import Sequential, ResidualBlock
 from minicnn.losses import softmax_cross_entropy
 from minicnn.optim import SGD, Adam
@@ -18,4 +18,4 @@ from minicnn.runtime import release_workspace, runtime_info
 __all__ = ["Layer", "BackwardError", "Conv2D", "BatchNorm2D", "ReLU", "Dropout", "MaxPool2D",
            "GlobalAvgPool2D", "Dense", "Flatten", "Sequential", "ResidualBlock",
            "softmax_cross_entropy", "SGD", "Adam", "load", "runtime_info", "release_workspace",
-           "no_grad"]
+           "no_grad", "free_after_backward"]

@@ -9,7 +9,7 @@ optimizer that updates ``model.params`` in place updates the layers.
 import numpy as np
 
 from minicnn.layers import BatchNorm2D, Conv2D, ReLU
-from minicnn.layers.base import Layer, as_dtype, build_layer, layer_spec
+from minicnn.layers.base import Layer, as_dtype, build_layer, freeing_caches, layer_spec
 from minicnn.serialization import save_model
 from minicnn.summary import summary
 
@@ -114,6 +114,8 @@ class Sequential(Container):
     def backward(self, dout):
         for i in range(len(self.layers) - 1, -1, -1):
             dout = _run(i, self.layers[i], "backward", dout)
+            if freeing_caches():             # its activations go before the layers below run
+                self.layers[i].drop_cache()
         return dout
 
     def children(self):

@@ -34,6 +34,7 @@ import contextvars
 import numpy as np
 
 _RECORDING = contextvars.ContextVar("minicnn_recording", default=True)
+_FREEING = contextvars.ContextVar("minicnn_free_after_backward", default=False)
 
 #: Every Layer subclass, by class name; ``minicnn.load`` rebuilds models from it. A name belongs
 #: to one class: a second class called ``Dense`` is refused (it would silently change what every
@@ -67,6 +68,28 @@ class no_grad:
 
     def __exit__(self, *exc):
         _RECORDING.reset(self._token)
+
+
+class free_after_backward:
+    """``with minicnn.free_after_backward(): model.backward(dout)``: every container drops a
+    child's cache (``Layer.drop_cache``) as soon as that child's backward is done, so the
+    forward's activations are freed layer by layer while backward runs, as PyTorch frees its
+    saved tensors; a second backward then needs a new forward. ``fit`` trains this way (it
+    lowers the peak memory of a step: the early layers' large gradients no longer sit beside
+    every later layer's activations). Outside it, backward keeps every cache and can run
+    again. Per thread, like ``no_grad``."""
+
+    def __enter__(self):
+        self._token = _FREEING.set(True)
+        return self
+
+    def __exit__(self, *exc):
+        _FREEING.reset(self._token)
+
+
+def freeing_caches():
+    """True inside ``free_after_backward()`` (containers ask before dropping a child's cache)."""
+    return _FREEING.get()
 
 
 def as_dtype(dtype):
@@ -133,6 +156,11 @@ class Layer:
 
     def backward(self, dout):
         raise NotImplementedError
+
+    def drop_cache(self):
+        """Forget what forward kept for backward. Under ``free_after_backward()`` a container
+        calls it on each child once that child's backward is done."""
+        self.cache = None
 
     def __call__(self, x, training=False):
         return self.forward(x, training=training)
@@ -219,7 +247,8 @@ class Layer:
         name = type(self).__name__
         if self.cache is None:
             raise BackwardError(f"{name}.backward called before forward (or after a forward "
-                                f"under minicnn.no_grad(), which keeps nothing for backward)")
+                                f"under minicnn.no_grad(), which keeps nothing for backward, or a "
+                                f"second time under minicnn.free_after_backward(), which frees it)")
         if not isinstance(dout, np.ndarray) or dout.shape != tuple(shape):
             got = dout.shape if isinstance(dout, np.ndarray) else type(dout).__name__
             raise ValueError(f"{name}.backward expects dout of shape {tuple(shape)} "

@@ -33,6 +33,7 @@ None from backward); the flag is restored when ``fit`` returns or raises.
 import numpy as np
 
 from minicnn.data import iterate_batches
+from minicnn.layers import free_after_backward
 from minicnn.losses import softmax_cross_entropy
 from minicnn.training.run import NonFinite, Run
 
@@ -79,7 +80,8 @@ def train_epoch(model, optimizer, x, y, transform, augment, batch_size, rng, bar
         loss, dlogits = softmax_cross_entropy(logits, yb)
         if not np.isfinite(loss):
             raise NonFinite(f"the loss became {float(loss)} at batch {b + 1}")
-        model.backward(dlogits)
+        with free_after_backward():                                     # activations go as it runs
+            model.backward(dlogits)
         optimizer.step()
         total_loss += float(loss) * len(yb)
         correct += int((logits.argmax(axis=1) == yb).sum())
