@@ -27,8 +27,8 @@ TOL = {np.float32: 2e-5, np.float64: 1e-12}
                         "threaded-positions-bands-recompute-V", "recompute-V"])
 def chunking(request, monkeypatch):
     """How the batch is cut: whole, in bands of one tile row (V kept from forward by chunk),
-    between 3 worker threads (the weight gradient's batch split between them, or its tile
-    positions: whole chunks, or bands and x transformed again), or whole with backward
+    between 3 worker threads (the filter transforms' blocks and the weight gradient's batch
+    split between them, or its tile positions: whole chunks, or bands and x transformed again), or whole with backward
     transforming x again."""
     if request.param == "tile-row-bands":
         monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
@@ -38,6 +38,7 @@ def chunking(request, monkeypatch):
         monkeypatch.setattr(conv_fast, "PARALLEL_MIN_ELEMENTS", 0)
         monkeypatch.setattr(conv_fast, "THREADS", 3)
         monkeypatch.setattr(fast, "SPLIT_POSITIONS_BYTES", 0 if "positions" in request.param else 1 << 40)
+        monkeypatch.setattr(fast, "PARALLEL_FILTER_BYTES", 0)          # filter transforms shared too
     if "bands" in request.param:
         monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
     return request.param

@@ -64,6 +64,12 @@ def test_filter_transforms_are_the_reference_and_its_adjoint(m, C_out, C):
     dU = rng.standard_normal(U.shape)
     dW = wf.filter_transform_t(np.ascontiguousarray(dU), G, np.empty(W.shape))
     assert np.isclose(np.sum(U * dU), np.sum(W * dW), rtol=1e-12)
+    nb = wf.filter_blocks(C_out, C)                     # in two parts, as two threads do them
+    U2, dW2 = np.full(U.shape, np.nan), np.full(W.shape, np.nan)
+    for b0, b1 in ((0, nb // 2), (nb // 2, nb)):
+        wf.filter_transform(W, G, U2, b0, b1)
+        wf.filter_transform_t(np.ascontiguousarray(dU), G, dW2, b0, b1)
+    assert np.array_equal(U2, U) and np.array_equal(dW2, dW)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

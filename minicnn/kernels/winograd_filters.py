@@ -9,6 +9,11 @@ from numba import njit
 from minicnn.kernels.winograd_transforms import transform_rows
 
 
+def filter_blocks(C_out, C):
+    """How many blocks of filters the transforms work through (the unit threads share)."""
+    return C_out // _filter_block(C_out, C)
+
+
 @njit(nogil=True, cache=True)
 def _filter_block(C_out, C):
     """Output channels per block of filters: the largest divisor of C_out with at most 4096
@@ -21,10 +26,10 @@ def _filter_block(C_out, C):
 
 
 @njit(nogil=True, cache=True)
-def filter_transform(W, G, U):
+def filter_transform(W, G, U, b0=0, b1=-1):
     """U[i*a + j, o, c] = (G W[o, c] G^T)[i, j]: W (C_out, C, 3, 3) -> U (a*a, C_out, C), U
-    C-contiguous. Vectorised along blocks of filters side by side; G with its columns reversed
-    gives the flipped kernel's transform."""
+    C-contiguous. Vectorised along blocks of filters side by side (``filter_blocks`` of them:
+    only blocks b0 .. b1-1 if given, so that threads can share the work)."""
     C_out, C, r, _ = W.shape
     a, ob = G.shape[0], _filter_block(C_out, C)
     nbk, L = C_out // ob, ob * C                       # blocks, filters per block
@@ -32,7 +37,7 @@ def filter_transform(W, G, U):
     w = np.empty((r, r, L), W.dtype)          # w[k, l, e] = W[o, c, k, l], e = (o % ob)*C + c
     tmp = np.empty((a, r, L), W.dtype)        # tmp[i, l] = sum_k G[i, k] w[k, l]
     tmp2 = tmp.reshape((a * r, 1, L))
-    for bk in range(nbk):
+    for bk in range(b0, nbk if b1 < 0 else b1):
         for e in range(L):
             for k in range(r):
                 for l in range(r):
@@ -45,9 +50,9 @@ def filter_transform(W, G, U):
 
 
 @njit(nogil=True, cache=True)
-def filter_transform_t(dU, G, dW):
+def filter_transform_t(dU, G, dW, b0=0, b1=-1):
     """dW[o, c] = G^T dU[:, o, c] G (the adjoint of ``filter_transform``): dU (a*a, C_out, C),
-    C-contiguous; vectorised along blocks of filters side by side."""
+    C-contiguous; vectorised along blocks of filters side by side (b0 .. b1-1 as there)."""
     C_out, C, r, _ = dW.shape
     a, ob = G.shape[0], _filter_block(C_out, C)
     nbk, L = C_out // ob, ob * C
@@ -56,7 +61,7 @@ def filter_transform_t(dU, G, dW):
     h = np.empty((r, a, L), dW.dtype)         # h[l, i] = sum_j G[j, l] dU[i*a + j]
     h2 = h.reshape((r * a, 1, L))
     w = np.empty((r, r, L), dW.dtype)         # w[k, l] = sum_i G[i, k] h[l, i]
-    for bk in range(nbk):
+    for bk in range(b0, nbk if b1 < 0 else b1):
         for i in range(a):
             transform_rows(GT, dU3, i * a, 1, bk, h, 0, 1, i)
         for l in range(r):
