@@ -17,16 +17,22 @@ from minicnn.kernels.winograd_tables import AT2, AT4, BT2, BT4, G2, G4
 MATRICES = {"BT4": BT4, "AT4": AT4, "A4": AT4.T, "BT2": BT2, "AT2": AT2, "A2": AT2.T, "G4": G4, "G2": G2}
 
 
+@pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", MATRICES)
-def test_transform_rows_is_the_matrix(name, dtype):
+def test_transform_rows_is_the_matrix(name, dtype, transposed):
+    """transform_rows applies B; transform_rows_t (the input gradient's half-transform) B^T."""
     B = MATRICES[name].astype(dtype)
-    a, t = B.shape
+    M = B.T if transposed else B                                     # what should be applied
+    a, t = M.shape
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2 * t + 3, 3, 37)).astype(dtype)       # rows, columns, tiles
     Y = np.full((2 * a + 2, 2, 37), np.nan, dtype)
-    wt.transform_rows(B, X, 1, 2, 2, Y, 2, 1, 1)                   # rows 1, 3, 5, ... of column 2
-    want = B.astype(np.float64) @ X[1:1 + 2 * t:2, 2].astype(np.float64)
+    if transposed:
+        wt.transform_rows_t(B, np.ascontiguousarray(B.T), X, 1, 2, 2, Y, 2, 1, 1)
+    else:
+        wt.transform_rows(B, X, 1, 2, 2, Y, 2, 1, 1)               # rows 1, 3, 5, ... of column 2
+    want = M.astype(np.float64) @ X[1:1 + 2 * t:2, 2].astype(np.float64)
     tol = 1e-5 if dtype == np.float32 else 1e-13
     assert Y.dtype == dtype
     assert np.max(np.abs(Y[2:2 + a, 1] - want)) <= tol * np.max(np.abs(want))
@@ -70,22 +76,6 @@ def test_filter_transforms_are_the_reference_and_its_adjoint(m, C_out, C):
         wf.filter_transform(W, G, U2, b0, b1)
         wf.filter_transform_t(np.ascontiguousarray(dU), G, dW2, b0, b1)
     assert np.array_equal(U2, U) and np.array_equal(dW2, dW)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", MATRICES)
-def test_transform_rows_t_is_the_transposed_matrix(name, dtype):
-    B = MATRICES[name].astype(dtype)
-    a, t = B.shape
-    rng = np.random.default_rng(3)
-    X = rng.standard_normal((2 * a + 3, 3, 37)).astype(dtype)
-    Y = np.full((2 * t + 2, 2, 37), np.nan, dtype)
-    wt.transform_rows_t(B, np.ascontiguousarray(B.T), X, 1, 2, 2, Y, 2, 1, 1)
-    want = B.T.astype(np.float64) @ X[1:1 + 2 * a:2, 2].astype(np.float64)
-    tol = 1e-5 if dtype == np.float32 else 1e-13
-    assert Y.dtype == dtype
-    assert np.max(np.abs(Y[2:2 + t, 1] - want)) <= tol * np.max(np.abs(want))
-    assert np.isnan(Y[:2]).all() and np.isnan(Y[2 + t:]).all() and np.isnan(Y[:, 0]).all()
 
 
 @pytest.mark.parametrize("m, BT", [(4, BT4), (2, BT2)])
