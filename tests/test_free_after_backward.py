@@ -30,7 +30,8 @@ def test_same_gradients_and_every_cache_dropped(which):
     for layer in layers_in(model):
         for g in layer.grads.values():
             assert np.array_equal(g, grads_kept[id(g)])
-    held = [type(layer).__name__ for layer in layers_in(model) if layer is not model and layer.cache is not None]
+    held = [type(layer).__name__ for layer in layers_in(model)
+            if layer is not model and layer.cache is not None]
     assert held == []
     with mc.free_after_backward(), pytest.raises(mc.BackwardError, match="second time"):
         model.backward(dout)
@@ -60,7 +61,8 @@ def test_fit_steps_leave_no_cache_behind():
 
     class Look(Callback):
         def on_batch_end(self, batch, logs):
-            seen.append([type(l).__name__ for l in layers_in(model) if l is not model and l.cache is not None])
+            seen.append([type(layer).__name__ for layer in layers_in(model)
+                         if layer is not model and layer.cache is not None])
 
     fit(model, data, None, epochs=1, batch_size=8, callbacks=[Look()], verbose=False)
     assert seen and all(held == [] for held in seen)

@@ -79,7 +79,8 @@ def test_filter_transforms_are_the_reference_and_its_adjoint(m, C_out, C):
 
 
 @pytest.mark.parametrize("m, BT", [(4, BT4), (2, BT2)])
-@pytest.mark.parametrize("H, W, ph, pw", [(9, 11, 1, 1), (6, 6, 0, 0), (5, 13, 2, 3), (16, 16, 1, 1), (3, 4, 1, 2)])
+@pytest.mark.parametrize("H, W, ph, pw",
+                         [(9, 11, 1, 1), (6, 6, 0, 0), (5, 13, 2, 3), (16, 16, 1, 1), (3, 4, 1, 2)])
 @pytest.mark.parametrize("bands", [False, True])
 def test_tile_transform_t_is_the_adjoint(m, BT, H, W, ph, pw, bands):
     """<tile_transform(x), dV> = <x, tile_transform_t(dV)>, for the tiles of a 3x3 'same'-or-

@@ -286,5 +286,6 @@ def _input_grad_share(dy, U, padding, m, dx, ws, n0, n1, chunks):
     for chunk in chunks:
         a, nb, ty0, ty1 = chunk
         P = nb * (ty1 - ty0) * TW
-        dM = tile_transform(dy, a, nb, ty0, ty1, TW, m, 0, 0, A, ws.get("M", (U.shape[0], U.shape[1], P), dy.dtype))
+        dM = ws.get("M", (U.shape[0], U.shape[1], P), dy.dtype)
+        dM = tile_transform(dy, a, nb, ty0, ty1, TW, m, 0, 0, A, dM)
         _add_input_grad(dM, U, chunk, TW, m, padding, BT, dx, ws)
