@@ -168,13 +168,7 @@ def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept, dU, U=None, dx=None)
             V = tile_transform(x, a, nb, ty0, ty1, TW, m, *padding, BT, ws.get("V", (kk, C, P), x.dtype))
         dM = tile_transform(dy, a, nb, ty0, ty1, TW, m, 0, 0, A, ws.get("M", (kk, C_out, P), x.dtype))
         db += dM[m + 3].sum(axis=1)                                          # position (1, 1)
-        Vt = V.transpose(0, 2, 1)                                            # a*a, P, C
-        if a == n0 and ty0 == 0:
-            np.matmul(dM, Vt, out=dU)
-        else:                                  # one tile position at a time: a small scratch
-            part = ws.get("part", dU.shape[1:], x.dtype)                     # C_out, C
-            for k in range(kk):
-                dU[k] += np.dot(dM[k], Vt[k], out=part)
+        _add_products(dU, dM, V.transpose(0, 2, 1), 0, kk, a == n0 and ty0 == 0, ws)
         if dx is not None:                     # after dU: V's buffer is free for dV
             _add_input_grad(dM, U, chunk, TW, m, padding, BT, dx, ws)
     return dU, db
@@ -222,17 +216,22 @@ def _weight_grad_by_position(dy, x, padding, m, ws, chunks, kept, dU):
         V = cf._map(transform, [(0, 0), (0, 0)])[1]
         db += dM[m + 3].sum(axis=1)                                          # position (1, 1)
         Vt = V.transpose(0, 2, 1)                                            # a*a, P, C
-
-        def multiply(w, k0, k1, first=first):
-            if first:
-                np.matmul(dM[k0:k1], Vt[k0:k1], out=dU[k0:k1])
-                return
-            part = ws.worker(w).get("part", dU.shape[1:], x.dtype)            # C_out, C
-            for k in range(k0, k1):
-                dU[k] += np.dot(dM[k], Vt[k], out=part)
-        cf._map(multiply, positions)
+        cf._map(lambda w, k0, k1, first=first: _add_products(dU, dM, Vt, k0, k1, first, ws.worker(w)),
+                positions)
         first = False
     return dU, db
+
+
+def _add_products(dU, dM, Vt, k0, k1, first, ws):
+    """dU[k] = dM[k] Vt[k] (a chunk's first) or += (a later one) for tile positions k0..k1-1:
+    first as one ``np.matmul`` on the stacks, later one position at a time through a small
+    (C_out, C) scratch of ``ws``."""
+    if first:
+        np.matmul(dM[k0:k1], Vt[k0:k1], out=dU[k0:k1])
+        return
+    part = ws.get("part", dU.shape[1:], dU.dtype)
+    for k in range(k0, k1):
+        dU[k] += np.dot(dM[k], Vt[k], out=part)
 
 
 def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, tile=4):
@@ -246,9 +245,7 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
     _, G, _ = _matrices(tile, W.dtype)
     shape = (G.shape[0] ** 2, C_out, C)                                      # U's and dU's
     ranges = cf._sample_ranges(N, N * x[0].size * 9)                         # as in forward
-    dx = np.empty(x.shape, dtype=W.dtype) if need_dx else None
-    if dx is not None:
-        dx.fill(0)                             # tile_transform_t adds the overlapping tiles
+    dx = np.zeros(x.shape, dtype=W.dtype) if need_dx else None   # tile_transform_t adds into it
     if len(ranges) > 1 and np.prod(shape) * W.itemsize > SPLIT_POSITIONS_BYTES:
         # one dU, the positions split; it goes in the filters' buffer "U", where forward's
         # filters go again after it for dx (a 512->512 layer's is 38 MB: one buffer, not two)

@@ -6,5 +6,6 @@ from minicnn.layers.activation import ReLU, Dropout
 from minicnn.layers.pool import MaxPool2D, GlobalAvgPool2D
 from minicnn.layers.dense import Dense, Flatten
 
-__all__ = ["Layer", "BackwardError", "LAYER_REGISTRY", "no_grad", "free_after_backward", "Conv2D", "BatchNorm2D", "ReLU",
-           "Dropout", "MaxPool2D", "GlobalAvgPool2D", "Dense", "Flatten", "set_conv_algorithm"]
+__all__ = ["Layer", "BackwardError", "LAYER_REGISTRY", "no_grad", "free_after_backward", "Conv2D",
+           "BatchNorm2D", "ReLU", "Dropout", "MaxPool2D", "GlobalAvgPool2D", "Dense", "Flatten",
+           "set_conv_algorithm"]

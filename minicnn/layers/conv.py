@@ -50,7 +50,7 @@ class Conv2D(Layer):
             raise ValueError(f"Conv2D algorithm='winograd' needs kernel_size 3 and stride 1, got "
                              f"kernel_size {self.kernel_size} stride {self.stride}")
         self.algorithm = algorithm
-        self._spent = None       # a dropped cache's Winograd arrays, for the next forward (drop_cache)
+        self._spent = (None, None)   # (kernel, its kept arrays) of a dropped cache (drop_cache)
         KH, KW = self.kernel_size
         fan_in = self.in_channels * KH * KW
         rng = np.random.default_rng(rng)
@@ -108,10 +108,10 @@ class Conv2D(Layer):
         # in the arrays it kept last step (that step's backward is done: this forward replaces it)
         extra = {}
         if "tile" in kw:
-            last = self.cache if self.cache is not None else self._spent
-            last = last[0] if last is not None and last[2] is kernel else None
-            extra = {"for_backward": self._keep(True) is not None, "recycle": last}
-            self.cache = self._spent = None
+            then, last = (self.cache[2], self.cache[0]) if self.cache is not None else self._spent
+            extra = {"for_backward": self._keep(True) is not None,
+                     "recycle": last if then is kernel else None}
+            self.cache, self._spent = None, (None, None)
         y, saved = kernel.conv_forward(x, self.params["W"], self.params.get("b"), self.stride,
                                        self.padding, **kw, **extra)
         self.cache = self._keep((saved, y.shape, kernel, kw))  # the same in both modes
@@ -121,8 +121,8 @@ class Conv2D(Layer):
         """``Layer.drop_cache``, except that the arrays Winograd kept stay for the next forward
         to write over (``recycle``: a fresh array costs a page fault per 4 KB); x goes."""
         if self.cache is not None and "tile" in self.cache[3]:
-            saved, _, kernel, kw = self.cache
-            self._spent = ((None, None, saved[2]), None, kernel, kw)
+            (_, has_bias, kept), _, kernel, _ = self.cache
+            self._spent = (kernel, (None, has_bias, kept))        # forward's recycle= takes it
         self.cache = None
 
     def backward(self, dout):
