@@ -14,10 +14,15 @@ For each model (mini_resnet, cnn5, mini_vgg) and input size (64x64, 150x150; gra
     python benchmarks/bench_train.py                      # everything (~20 min)
     python benchmarks/bench_train.py --quick              # a short run, to check it works
     python benchmarks/bench_train.py --models mini_resnet --sizes 64 --json out.json
+    python benchmarks/bench_train.py --models mini_resnet --sizes 64 --rounds 5   # a noisy machine
 
 ``--json FILE`` writes every number; ``train_ratio`` / ``infer_ratio`` map "model@size" to the
 minicnn/PyTorch throughput ratio (environment as is), ``*_ratio_native`` the same with the
 native OpenBLAS kernel. Throughput is batch / median step time, after warm-up steps.
+With ``--rounds N`` every variant runs N times, the variants taking turns, and each ratio is
+the median of the N rounds' ratios (``*_ratio_rounds`` lists them): on a machine whose speed
+drifts by tens of percent over minutes (a shared VM), a ratio of two runs minutes apart is
+mostly that drift.
 """
 import argparse
 import json
@@ -202,6 +207,27 @@ def _ratio(a, b):
     return None if not a or not b else round(a / b, 3)
 
 
+def _ratios(report, mode, key, ips, args):
+    """The ratios of ``key`` (model@size) into ``report``: minicnn's throughput over PyTorch's,
+    per round (``*_ratio_rounds``), and their median (``*_ratio``, as before: one round's ratio
+    when there is one round)."""
+    def ratio(tag):
+        per_round = [_ratio(a, b) for a, b in zip(ips.get(tag, []), ips.get("torch", []))]
+        return per_round, _median([r for r in per_round if r is not None])
+
+    fields = [("minicnn", f"{mode}_ratio")] + [("minicnn_native", f"{mode}_ratio_native")] * (not args.no_native)
+    for tag, field in fields:
+        report.setdefault(f"{field}_rounds", {})[key], report[field][key] = ratio(tag)
+    for a in ["auto"] + [a for a in args.algorithms if a != "auto"]:
+        report[f"{mode}_ratio_by_algorithm"].setdefault(a, {})[key] = ratio("minicnn" + ("" if a == "auto" else f"_{a}"))[1]
+
+
+def _median(values):
+    """The median of a list of numbers (the lower middle one of an even count), or None if empty."""
+    values = sorted(values)
+    return values[(len(values) - 1) // 2] if values else None
+
+
 def run(args):
     threads = args.threads
     common = dict(batch=args.batch_size, threads=threads, stub=args.stub,
@@ -231,27 +257,24 @@ def run(args):
     for model in args.models:
         for size in args.sizes:
             key = f"{model}@{size}"
-            row = {}
             for mode in args.modes:
-                for fw, native, algorithm in variants:
-                    spec = dict(common, framework=fw, model=model, size=size, mode=mode)
-                    if algorithm:
-                        spec["algorithm"] = algorithm
-                    r = spawn(spec, native=native)
-                    tag = fw + ("_native" if native else "") + (f"_{algorithm}" if algorithm not in (None, "auto") else "")
-                    row[(mode, tag)] = r
-                    report["results"].append(dict(spec, variant="native" if native else "as_is", **r))
-                    msg = r.get("error") or (f"{r['images_per_s']:.1f} img/s, peak {r['peak_rss_mb']:.0f} MB"
-                                             f" (after import {r['rss_after_import_mb']:.0f} MB)")
-                    print(f"  {key:16s} {mode:5s} {tag:15s} {msg}", flush=True)
-            for mode in args.modes:
-                ips = {tag: row[(mode, tag)].get("images_per_s") for (m, tag) in row if m == mode}
-                report[f"{mode}_ratio"][key] = _ratio(ips.get("minicnn"), ips.get("torch"))
-                if not args.no_native:
-                    report[f"{mode}_ratio_native"][key] = _ratio(ips.get("minicnn_native"), ips.get("torch"))
-                for a in ["auto"] + [a for a in args.algorithms if a != "auto"]:
-                    tag = "minicnn" + ("" if a == "auto" else f"_{a}")
-                    report[f"{mode}_ratio_by_algorithm"].setdefault(a, {})[key] = _ratio(ips.get(tag), ips.get("torch"))
+                ips = {}                       # tag -> images/s, one per round
+                # the variants take turns, round after round: a machine whose speed drifts over
+                # minutes (a shared VM) moves them alike, and each ratio is of runs side by side
+                for rnd in range(args.rounds):
+                    for fw, native, algorithm in variants:
+                        spec = dict(common, framework=fw, model=model, size=size, mode=mode)
+                        if algorithm:
+                            spec["algorithm"] = algorithm
+                        r = spawn(spec, native=native)
+                        tag = fw + ("_native" if native else "") + (f"_{algorithm}" if algorithm not in (None, "auto") else "")
+                        ips.setdefault(tag, []).append(r.get("images_per_s"))
+                        report["results"].append(dict(spec, variant="native" if native else "as_is", round=rnd, **r))
+                        msg = r.get("error") or (f"{r['images_per_s']:.1f} img/s, peak {r['peak_rss_mb']:.0f} MB"
+                                                 f" (after import {r['rss_after_import_mb']:.0f} MB)")
+                        print(f"  {key:16s} {mode:5s} {tag:15s} {msg}"
+                              + (f"  [round {rnd + 1}/{args.rounds}]" if args.rounds > 1 else ""), flush=True)
+                _ratios(report, mode, key, ips, args)
     # first training step in a fresh process, after one run has warmed Numba's cache
     fs = dict(common, framework="minicnn", model="mini_resnet", size=64, mode="first_step")
     runs = [spawn(fs) for _ in range(2)]
@@ -275,11 +298,17 @@ def run(args):
 
 def print_table(rep):
     from _common import describe
-    res = {(r["model"], r["size"], r["mode"], r["framework"], r["variant"], r.get("algorithm")): r
-           for r in rep["results"] if "model" in r}
+    res = {}                                  # every round's result of each measurement
+    for r in rep["results"]:
+        if "model" in r:
+            res.setdefault((r["model"], r["size"], r["mode"], r["framework"], r["variant"], r.get("algorithm")),
+                           []).append(r)
 
     def get(model, size, mode, fw, variant, field, algorithm="auto"):
-        return res.get((model, size, mode, fw, variant, algorithm if fw == "minicnn" else None), {}).get(field)
+        """The median over the rounds (peak memory: the largest)."""
+        values = [r.get(field) for r in res.get((model, size, mode, fw, variant, algorithm if fw == "minicnn" else None), [])]
+        values = [v for v in values if v is not None]
+        return (max(values) if values else None) if field == "peak_rss_mb" else _median(values)
 
     keys = sorted({(r["model"], r["size"]) for r in rep["results"] if "model" in r},
                   key=lambda k: (MODELS.index(k[0]), k[1]))
@@ -334,6 +363,9 @@ def main(argv=None):
                    help="step times by process CPU time (a machine shared with other work; use --threads 1)")
     p.add_argument("--algorithms", nargs="+", default=["auto", "im2col"], choices=["auto", "im2col", "winograd"],
                    help="conv algorithms to time minicnn with (auto is always run: train_ratio)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure every variant this many times, taking turns (a machine whose speed "
+                        "drifts); the ratios are the median of the rounds' ratios")
     p.add_argument("--stub", action="store_true",
                    help="minicnn side uses a Flatten-Dense stand-in (to test the harness only)")
     p.add_argument("--json", metavar="FILE", help="write all numbers to FILE")
