@@ -40,6 +40,23 @@ def best_time(fn, reps=5, warmup=1, min_total=0.0):
     return best
 
 
+def paired_best(fns, reps=15, warmup=1):
+    """Minimum time of each of ``fns`` in seconds, by CLOCK, timed in turns: one call of each,
+    ``reps`` times over. Where the machine's speed drifts (a shared VM), ``best_time`` of one
+    function then of the other compares two different machines; in turns they see the same."""
+    clock = CLOCK["fn"]
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(reps):
+        for i, fn in enumerate(fns):
+            t = clock()
+            fn()
+            best[i] = min(best[i], clock() - t)
+    return best
+
+
 def gemm_gflops(M=4096, K=1024, N=256, dtype=np.float32, reps=5):
     """Throughput in GFLOP/s of one (M, K) @ (K, N) matrix multiply through NumPy's BLAS.
 

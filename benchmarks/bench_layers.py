@@ -6,7 +6,9 @@ For every layer shape the three models use (batch 32), it times forward and forw
 - ``wino2``, ``wino4``: 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) and F(4x4, 3x3)
   (``minicnn.kernels.winograd_fast``), ``auto``: the algorithm Conv2D(algorithm="auto") picks,
   and ``err2``, ``err4``: Winograd's float32 forward error, max |y32 - y64| / max |y64| against a
-  float64 direct convolution of the same (batch 4) input;
+  float64 direct convolution of the same (batch 4) input; ``auto/torch`` is timed apart, auto's
+  and PyTorch's forward+backward called in turns (``auto_fb_turns``, ``torch_fb_turns``), so
+  that a machine whose speed drifts (a shared VM) slows both alike;
 - ``ref``:   the textbook NumPy reference (``minicnn.kernels.*_ref``), where it fits in memory;
 - ``torch``: the same layer in PyTorch with the same thread count, if torch is installed;
 
@@ -31,8 +33,8 @@ import minicnn  # noqa: F401  first, as a user's script would: its thread defaul
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (CLOCK, best_time, describe, gemm_gflops, load_average, print_table,  # noqa: E402
-                     runtime_info, set_threads, use_cpu_clock, write_json)
+from _common import (CLOCK, best_time, describe, gemm_gflops, load_average, paired_best,  # noqa: E402
+                     print_table, runtime_info, set_threads, use_cpu_clock, write_json)
 
 BATCH = 32
 # (name, C_in, C_out, kernel, stride, padding, H=W); each model at 64x64 and 150x150 input
@@ -114,10 +116,20 @@ def bench_conv(shape, args, torch):
                                            ref.conv_backward(dout, (x, True), W, s, p)), ref_reps) * 1e3
         row["x_ref"] = row["ref_fb"] / row["fast_fb"]
 
+    torch_fb = None
     if torch is not None:
-        time_torch(torch, row, torch.nn.Conv2d(C_in, C_out, K, stride=s, padding=p), x, dout, reps)
+        torch_fb = time_torch(torch, row, torch.nn.Conv2d(C_in, C_out, K, stride=s, padding=p), x, dout, reps)
     if K == 3 and s == 1:
-        bench_winograd(row, layer, x, dout, reps)
+        auto_fb = bench_winograd(row, layer, x, dout, reps)
+        if torch_fb is not None and auto_fb is not None:
+            # the verdict, in turns: call by call, so that both see the machine at the same speed
+            if row["auto"] == "im2col":
+                layer.needs_input_grad = C_in > 1
+                auto_fb = fast_fb
+            t_auto, t_torch = paired_best([auto_fb, torch_fb], 3 * reps)
+            layer.needs_input_grad = True
+            row["auto_fb_turns"], row["torch_fb_turns"] = t_auto * 1e3, t_torch * 1e3
+            row["auto/torch"] = t_auto / t_torch
     return row
 
 
@@ -151,30 +163,34 @@ def accuracy_table():
 
 
 def bench_winograd(row, layer, x, dout, reps):
-    """Add Winograd F(2x2) and F(4x4) times and errors, and what algorithm="auto" picks."""
+    """Add Winograd F(2x2) and F(4x4) times and errors, and what algorithm="auto" picks; returns
+    the forward+backward function of auto's Winograd tile (None: auto picks im2col, or no reps)."""
     from minicnn.kernels import winograd_fast as wf
     W, b, p = layer.params["W"], layer.params["b"], layer.padding
+    fbs = {}
     for m in (2, 4):
         last = [None]                  # as Conv2D does: each forward writes over the last one's arrays
 
-        def fb():
+        def fb(m=m, last=last):
             _, last[0] = wf.conv_forward(x, W, b, 1, p, tile=m, recycle=last[0])
             wf.conv_backward(dout, last[0], W, 1, p, need_dx=layer.in_channels > 1, tile=m)
+        fbs[m] = fb
         if reps:
             row[f"wino{m}_fb"] = best_time(fb, reps) * 1e3
         row[f"err{m}"] = winograd_error(x[:4], W, p, m)
     if not reps:
-        return
+        return None
     tile = wf.auto_tile(layer.kernel_size, layer.stride, layer.in_channels, layer.out_channels, *dout.shape[2:])
     row["auto"] = f"F{tile}" if tile else "im2col"
     row["auto_fb"] = row[f"wino{tile}_fb"] if tile else row.get("fast_fb_nodx", row["fast_fb"])
     if "torch_fb" in row:
         row["w4/torch"] = row["wino4_fb"] / row["torch_fb"]
-        row["auto/torch"] = row["auto_fb"] / row["torch_fb"]
+    return fbs.get(tile)
 
 
 def time_torch(torch, row, tlayer, x, dout, reps):
-    """Add torch_fwd, torch_fb (ms) and vs_torch (our fwd+bwd / torch's) to ``row``."""
+    """Add torch_fwd, torch_fb (ms) and vs_torch (our fwd+bwd / torch's) to ``row``; returns
+    the forward+backward function it timed."""
     tx = torch.from_numpy(x).requires_grad_(True)
     tdout = torch.from_numpy(dout)
 
@@ -186,6 +202,7 @@ def time_torch(torch, row, tlayer, x, dout, reps):
         row["torch_fwd"] = best_time(lambda: tlayer(tx), reps) * 1e3
     row["torch_fb"] = best_time(torch_fb, reps) * 1e3
     row["vs_torch"] = row["fast_fb"] / row["torch_fb"]
+    return torch_fb
 
 
 # (name, layer, C, H=W, pool kernel/stride/padding or None): the BN, ReLU and max-pool inputs
@@ -250,7 +267,8 @@ def bench_feature_layer(shape, args, torch):
 TABLES = {"conv": (CONV_SHAPES, bench_conv,
                    ["layer", "shape", "fast_fwd", "fast_fb", "fast_fb_nodx", "gemm3", "fb/gemm",
                     "GF/s", "%gemm", "ref_fb", "x_ref", "torch_fwd", "torch_fb", "vs_torch",
-                    "wino2_fb", "wino4_fb", "w4/torch", "auto", "auto/torch", "err2", "err4"]),
+                    "wino2_fb", "wino4_fb", "w4/torch", "auto", "auto_fb_turns", "torch_fb_turns",
+                    "auto/torch", "err2", "err4"]),
           "bn/relu/pool": (FEATURE_SHAPES, bench_feature_layer,
                            ["layer", "shape", "fast_fwd", "fast_fb", "ref_fb", "x_ref", "torch_fwd",
                             "torch_fb", "vs_torch"])}

@@ -59,6 +59,13 @@ def _memory_mb():
     return cur, peak
 
 
+def _minor_faults():
+    """This process's minor page faults so far (a fresh page's first touch: the kernel maps and
+    zeroes it, ~0.25 us per 4 KB; many per step mean arrays are freed to the OS and mapped again)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def _minicnn_step_fns(model_name, size, batch, lr=1e-3, stub=False, algorithm="auto"):
     import numpy as np
     import minicnn
@@ -143,7 +150,7 @@ def worker(spec):
             step()
         # step times by wall clock, or by this process's CPU time (--cpu-time, a shared machine)
         clock = time.process_time if spec.get("clock") == "cpu" else time.perf_counter
-        times, t_start = [], time.perf_counter()
+        times, t_start, faults = [], time.perf_counter(), _minor_faults()
         while (len(times) < spec["min_steps"]
                or (time.perf_counter() - t_start < spec["min_time"] and len(times) < spec["max_steps"])):
             t = clock()
@@ -152,7 +159,7 @@ def worker(spec):
         times.sort()
         med = times[len(times) // 2]
         out.update(steps=len(times), step_s_median=med, step_s_min=times[0],
-                   images_per_s=batch / med)
+                   images_per_s=batch / med, minor_faults_per_step=(_minor_faults() - faults) / len(times))
     out["rss_mb"], out["peak_rss_mb"] = _memory_mb()
     out["runtime"] = runtime_info()
     return out
@@ -271,7 +278,8 @@ def run(args):
                         ips.setdefault(tag, []).append(r.get("images_per_s"))
                         report["results"].append(dict(spec, variant="native" if native else "as_is", round=rnd, **r))
                         msg = r.get("error") or (f"{r['images_per_s']:.1f} img/s, peak {r['peak_rss_mb']:.0f} MB"
-                                                 f" (after import {r['rss_after_import_mb']:.0f} MB)")
+                                                 f" (after import {r['rss_after_import_mb']:.0f} MB), "
+                                                 f"{r['minor_faults_per_step']:.0f} page faults/step")
                         print(f"  {key:16s} {mode:5s} {tag:15s} {msg}"
                               + (f"  [round {rnd + 1}/{args.rounds}]" if args.rounds > 1 else ""), flush=True)
                 _ratios(report, mode, key, ips, args)

@@ -6,6 +6,7 @@
 __version__ = "0.1.0"
 
 from minicnn import _threading  # noqa: F401  (thread defaults; must run before NumPy/Numba load)
+from minicnn import _malloc  # noqa: F401  (freed memory kept for the next step: no page faults)
 
 from minicnn.layers import (Layer, BackwardError, Conv2D, BatchNorm2D, ReLU, Dropout, MaxPool2D,
                             GlobalAvgPool2D, Dense, Flatten, free_after_backward, no_grad)

@@ -10,7 +10,7 @@ import os
 
 import numba
 
-from minicnn import _threading, kernels
+from minicnn import _malloc, _threading, kernels
 from minicnn.data.cache import default_cache_dir
 from minicnn import kernels
 from minicnn.kernels import conv_fast
@@ -27,7 +27,10 @@ ENV_VARS = {
     "MINICNN_CACHE_DIR": "where decoded image folders are cached (minicnn.data.cache)",
     "XDG_CACHE_HOME": "the cache's parent folder when MINICNN_CACHE_DIR is not set",
     "MINICNN_DEBUG": "the minicnn command shows full tracebacks (like --debug)",
-    "MINICNN_KERNELS": "default kernel backend, 'fast' or 'reference' (minicnn.kernels.use)",
+    "MINICNN_MALLOC": "'system': minicnn leaves glibc's malloc settings alone (minicnn._malloc)",
+    "MALLOC_MMAP_THRESHOLD_": "read by glibc; if set, minicnn leaves malloc alone",
+    "MALLOC_TRIM_THRESHOLD_": "read by glibc; if set, minicnn leaves malloc alone",
+    "GLIBC_TUNABLES": "read by glibc; if set, minicnn leaves malloc alone",
 }
 
 __all__ = ["runtime_info", "release_workspace", "ENV_VARS"]
@@ -59,6 +62,7 @@ def runtime_info():
     blas                                  the BLAS libraries loaded (threadpoolctl), with threads
     environment                           ENV_VARS as this process sees them (None = unset)
     set_by_minicnn                        the variables minicnn set because you had not
+    malloc                                glibc malloc settings minicnn made (minicnn._malloc), or why not
     conv_workspace_bytes                  scratch memory the convolutions keep between calls
     cache_dir                             where decoded image folders are cached
     layer_classes                         the names minicnn.load can rebuild (LAYER_REGISTRY)
@@ -71,6 +75,7 @@ def runtime_info():
             "blas": _blas_info(),
             "environment": {name: os.environ.get(name) for name in ENV_VARS},
             "set_by_minicnn": dict(_threading.APPLIED),
+            "malloc": _malloc.APPLIED if isinstance(_malloc.APPLIED, str) else dict(_malloc.APPLIED),
             "conv_workspace_bytes": workspace_nbytes(),
             "cache_dir": os.path.abspath(default_cache_dir()),
             "layer_classes": sorted(LAYER_REGISTRY),
