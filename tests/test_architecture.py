@@ -21,7 +21,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "minicnn"
 MAX_LINES = 300
 #: rank of each part of the package; a module may import ranks <= its own. Modules not named
 #: here (new top-level features such as export or serve) sit beside viz, below the CLI.
-RANKS = {"kernels": 0, "layers": 1, "_threading": 2, "atomic": 2, "npz": 2, "containers": 2,
+RANKS = {"kernels": 0, "layers": 1, "_threading": 2, "_malloc": 2, "atomic": 2, "npz": 2, "containers": 2,
          "losses": 2, "optim": 2, "serialization": 2, "summary": 2, "gradcheck": 2, "runtime": 3,
          "models": 3, "data": 3, "training": 4, "datasets": 4, "viz": 5, "cli": 6, "__main__": 6}
 FEATURE_RANK = 5
