@@ -40,10 +40,14 @@ def best_time(fn, reps=5, warmup=1, min_total=0.0):
     return best
 
 
-def paired_best(fns, reps=15, warmup=1):
-    """Minimum time of each of ``fns`` in seconds, by CLOCK, timed in turns: one call of each,
-    ``reps`` times over. Where the machine's speed drifts (a shared VM), ``best_time`` of one
-    function then of the other compares two different machines; in turns they see the same."""
+def paired_best(fns, reps=5, block=3, warmup=1):
+    """Minimum time of each of ``fns`` in seconds, by CLOCK, timed in turns: ``block`` calls of
+    each in turn, ``reps`` times over. Where the machine's speed drifts (a shared VM), timing one
+    function, then the other, compares two different machines; in turns they see the same.
+    Blocks, not single calls: PyTorch's OpenMP threads spin-wait after each call, so the call
+    that follows one of PyTorch's runs on a busy core (a 64->64 @16 convolution 2x slower;
+    ``OMP_WAIT_POLICY=PASSIVE`` removes that and slows PyTorch instead); the later calls of a
+    block, and so the minimum, do not see it."""
     clock = CLOCK["fn"]
     for fn in fns:
         for _ in range(warmup):
@@ -51,9 +55,10 @@ def paired_best(fns, reps=15, warmup=1):
     best = [float("inf")] * len(fns)
     for _ in range(reps):
         for i, fn in enumerate(fns):
-            t = clock()
-            fn()
-            best[i] = min(best[i], clock() - t)
+            for _ in range(block):
+                t = clock()
+                fn()
+                best[i] = min(best[i], clock() - t)
     return best
 
 

@@ -7,8 +7,9 @@ For every layer shape the three models use (batch 32), it times forward and forw
   (``minicnn.kernels.winograd_fast``), ``auto``: the algorithm Conv2D(algorithm="auto") picks,
   and ``err2``, ``err4``: Winograd's float32 forward error, max |y32 - y64| / max |y64| against a
   float64 direct convolution of the same (batch 4) input; ``auto/torch`` is timed apart, auto's
-  and PyTorch's forward+backward called in turns (``auto_fb_turns``, ``torch_fb_turns``), so
-  that a machine whose speed drifts (a shared VM) slows both alike;
+  and PyTorch's forward+backward called in turns, three calls each (``auto_fb_turns``,
+  ``torch_fb_turns``; ``_common.paired_best``), so that a machine whose speed drifts (a shared
+  VM) slows both alike;
 - ``ref``:   the textbook NumPy reference (``minicnn.kernels.*_ref``), where it fits in memory;
 - ``torch``: the same layer in PyTorch with the same thread count, if torch is installed;
 
@@ -126,7 +127,7 @@ def bench_conv(shape, args, torch):
             if row["auto"] == "im2col":
                 layer.needs_input_grad = C_in > 1
                 auto_fb = fast_fb
-            t_auto, t_torch = paired_best([auto_fb, torch_fb], 3 * reps)
+            t_auto, t_torch = paired_best([auto_fb, torch_fb], reps)
             layer.needs_input_grad = True
             row["auto_fb_turns"], row["torch_fb_turns"] = t_auto * 1e3, t_torch * 1e3
             row["auto/torch"] = t_auto / t_torch
