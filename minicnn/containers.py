@@ -8,6 +8,7 @@ optimizer that updates ``model.params`` in place updates the layers.
 """
 import numpy as np
 
+from minicnn import kernels
 from minicnn.layers import BatchNorm2D, Conv2D, ReLU
 from minicnn.layers.base import Layer, as_dtype, build_layer, freeing_caches, layer_spec
 from minicnn.serialization import save_model
@@ -215,15 +216,17 @@ class ResidualBlock(Container):
         s = (np.asarray(x, self.dtype) if self.shortcut is None
              else _run("shortcut", self.shortcut, "forward", x, training=training))
         self._check_shapes(h.shape, s.shape, np.shape(x))
-        z = h + s                                            # N,C,H,W
-        y = np.maximum(z, 0) if self.activation else z
-        self.cache = self._keep(y)                           # relu: y > 0 exactly where z > 0
+        if self.activation:                                  # y = max(h + s, 0), mask = h + s > 0
+            y, mask = kernels.get("elementwise").add_relu_forward(h, s, self._keep(True) is not None)
+        else:
+            y, mask = h + s, None                            # N,C,H,W
+        self.cache = self._keep((y.shape, mask))             # the mask: 1 byte a value, not y's 4
         return y
 
     def backward(self, dout):
-        y = self.cache
-        dout = self._check_dout(dout, y.shape if y is not None else ())
-        dz = dout * (y > 0) if self.activation else dout.view()  # relu'(z) = 1 where z > 0
+        shape, mask = self.cache if self.cache is not None else ((), None)
+        dout = self._check_dout(dout, shape)
+        dz = kernels.get("elementwise").relu_backward(dout, mask) if self.activation else dout.view()
         dz.flags.writeable = False                            # shared by both branches: see class doc
         dx = _run("main", self.main, "backward", dz)
         return dx + (dz if self.shortcut is None else _run("shortcut", self.shortcut, "backward", dz))

@@ -5,6 +5,7 @@ numbers (to float rounding), so the layers call whichever is selected:
 
     family   reference (read this)   fast (runs by default)
     conv     im2col_ref.py           conv_fast.py (+ conv_gather.py)
+    elementwise elementwise_ref.py   elementwise_fast.py: ReLU, a residual block's add + ReLU
     norm     norm_ref.py             norm_fast.py
     pool     pool_ref.py             pool_fast.py
     winograd winograd_ref.py         winograd_fast.py (+ winograd_transforms.py): 3x3 stride 1
@@ -25,8 +26,8 @@ fetches the selected module with ``kernels.get("family")``.
 import contextvars
 import os
 
-from minicnn.kernels import (conv_fast, im2col_ref, norm_fast, norm_ref, pool_fast, pool_ref,
-                             winograd_fast, winograd_ref)
+from minicnn.kernels import (conv_fast, elementwise_fast, elementwise_ref, im2col_ref, norm_fast,
+                             norm_ref, pool_fast, pool_ref, winograd_fast, winograd_ref)
 
 BACKENDS = ("fast", "reference")
 FAMILIES = {}  #: family -> {"fast": module, "reference": module}
@@ -38,6 +39,7 @@ def register(family, fast, reference):
 
 
 register("conv", fast=conv_fast, reference=im2col_ref)
+register("elementwise", fast=elementwise_fast, reference=elementwise_ref)
 register("norm", fast=norm_fast, reference=norm_ref)
 register("pool", fast=pool_fast, reference=pool_ref)
 register("winograd", fast=winograd_fast, reference=winograd_ref)

@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from minicnn import kernels
 from minicnn.layers.base import Layer
 
 
@@ -32,14 +33,16 @@ class ReLU(Layer):
 
     def forward(self, x, training=False):
         x = _check_any_rank(self, x)
-        y = np.maximum(x, 0)
-        self.cache = self._keep(x > 0)  # bool mask, same shape as x (None under no_grad)
+        # y = max(x, 0) and the bool mask x > 0, same shape as x (no mask under no_grad);
+        # minicnn.kernels.elementwise_ref is the NumPy to read
+        y, mask = kernels.get("elementwise").relu_forward(x, keep_mask=self._keep(True) is not None)
+        self.cache = self._keep(mask)
         return y
 
     def backward(self, dout):
         mask = self.cache
         dout = self._check_dout(dout, mask.shape if mask is not None else ())
-        return dout * mask  # a new array: dout is left untouched
+        return kernels.get("elementwise").relu_backward(dout, mask)  # dout * mask, a new array
 
     def flops(self, input_shape):
         return int(np.prod(input_shape))  # one comparison per element
