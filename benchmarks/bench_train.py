@@ -60,8 +60,8 @@ def _memory_mb():
 
 
 def _minor_faults():
-    """This process's minor page faults so far (a fresh page's first touch: the kernel maps and
-    zeroes it, ~0.25 us per 4 KB; many per step mean arrays are freed to the OS and mapped again)."""
+    """This process's minor page faults so far: a fresh page's first touch, which the kernel maps
+    and zeroes. Many per step mean the step's arrays go back to the OS and are mapped again."""
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
