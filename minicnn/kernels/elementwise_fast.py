@@ -16,9 +16,11 @@ PARALLEL_MIN_SIZE = 1 << 16      # elements; below this the serial kernels run
 
 def _relu_kernel(parallel):
     def relu(x, b, add, y, mask):     # flat arrays; with ``add``, ReLU of x + b (b unused without)
+        keep = mask.size > 0          # an empty mask: none wanted (no_grad), none written
         for i in prange(x.size):  # a plain range when parallel is False
             v = x[i] + b[i] if add else x[i]
-            mask[i] = v > 0
+            if keep:
+                mask[i] = v > 0
             y[i] = v if (v > 0) | (v != v) else 0
         return parallel           # also makes ``parallel`` part of the compiled closure
     return njit(cache=True, parallel=parallel)(relu)
@@ -43,7 +45,7 @@ def _flat(a):
 
 def _relu(x, b, keep_mask):
     y = np.empty(x.shape, x.dtype)
-    mask = np.empty(x.shape, np.bool_)
+    mask = np.empty(x.shape if keep_mask else 0, np.bool_)
     parallel = x.size >= PARALLEL_MIN_SIZE
     xf = _flat(x)
     with parallel_region(parallel):
