@@ -31,10 +31,6 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3          # glibc's malloc.h
 SETTINGS = {"M_MMAP_THRESHOLD": 1 << 30, "M_TRIM_THRESHOLD": (1 << 31) - 1}
 USER_VARS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 
-#: what this process took: the SETTINGS, or why not (a string)
-APPLIED = None
-
-
 def _apply():
     if os.environ.get("MINICNN_MALLOC", "").lower() == "system":
         return "left alone (MINICNN_MALLOC=system)"
@@ -53,4 +49,5 @@ def _apply():
     return done or "left alone (mallopt refused)"
 
 
+#: what this process took: the SETTINGS, or why not (a string)
 APPLIED = _apply()

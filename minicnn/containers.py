@@ -217,7 +217,7 @@ class ResidualBlock(Container):
              else _run("shortcut", self.shortcut, "forward", x, training=training))
         self._check_shapes(h.shape, s.shape, np.shape(x))
         if self.activation:                                  # y = max(h + s, 0), mask = h + s > 0
-            y, mask = kernels.get("elementwise").add_relu_forward(h, s, self._keep(True) is not None)
+            y, mask = kernels.get("elementwise").add_relu_forward(h, s, self._recording())
         else:
             y, mask = h + s, None                            # N,C,H,W
         self.cache = self._keep((y.shape, mask))             # the mask: 1 byte a value, not y's 4

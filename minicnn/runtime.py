@@ -12,7 +12,6 @@ import numba
 
 from minicnn import _malloc, _threading, kernels
 from minicnn.data.cache import default_cache_dir
-from minicnn import kernels
 from minicnn.kernels import conv_fast
 from minicnn.kernels.workspace import release_workspace, workspace_nbytes
 from minicnn.layers.base import LAYER_REGISTRY
@@ -66,7 +65,6 @@ def runtime_info():
     conv_workspace_bytes                  scratch memory the convolutions keep between calls
     cache_dir                             where decoded image folders are cached
     layer_classes                         the names minicnn.load can rebuild (LAYER_REGISTRY)
-    kernels                               the kernel backend in force here (minicnn.kernels.use)
     """
     return {"numba_threading_layer": _threading_layer(),
             "numba_threads": numba.get_num_threads(),
@@ -78,5 +76,4 @@ def runtime_info():
             "malloc": _malloc.APPLIED if isinstance(_malloc.APPLIED, str) else dict(_malloc.APPLIED),
             "conv_workspace_bytes": workspace_nbytes(),
             "cache_dir": os.path.abspath(default_cache_dir()),
-            "layer_classes": sorted(LAYER_REGISTRY),
-            "kernels": kernels.backend()}
+            "layer_classes": sorted(LAYER_REGISTRY)}

@@ -35,7 +35,7 @@ class ReLU(Layer):
         x = _check_any_rank(self, x)
         # y = max(x, 0) and the bool mask x > 0, same shape as x (no mask under no_grad);
         # minicnn.kernels.elementwise_ref is the NumPy to read
-        y, mask = kernels.get("elementwise").relu_forward(x, keep_mask=self._keep(True) is not None)
+        y, mask = kernels.get("elementwise").relu_forward(x, keep_mask=self._recording())
         self.cache = self._keep(mask)
         return y
 

@@ -194,9 +194,13 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
     # ---- helpers for subclasses ---------------------------------------------------------
+    def _recording(self):
+        """Whether a backward can follow this forward: False under ``no_grad()``."""
+        return _RECORDING.get()
+
     def _keep(self, cache):
         """What forward stores as ``self.cache``: ``cache``, or None under ``no_grad()``."""
-        return cache if _RECORDING.get() else None
+        return cache if self._recording() else None
 
     def _new_array(self, value, shape):
         """``value`` (an array, or a function of no arguments making the initial one) as a

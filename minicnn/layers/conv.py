@@ -109,7 +109,7 @@ class Conv2D(Layer):
         extra = {}
         if "tile" in kw:
             then, last = (self.cache[2], self.cache[0]) if self.cache is not None else self._spent
-            extra = {"for_backward": self._keep(True) is not None,
+            extra = {"for_backward": self._recording(),
                      "recycle": last if then is kernel else None}
             self.cache, self._spent = None, (None, None)
         y, saved = kernel.conv_forward(x, self.params["W"], self.params.get("b"), self.stride,
