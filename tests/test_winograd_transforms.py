@@ -99,3 +99,20 @@ def test_tile_transform_t_is_the_adjoint(m, BT, H, W, ph, pw, bands):
         lhs += np.sum(V * dV)
         wt.tile_transform_t(dV, n0, nb, ty0, ty1, TW, m, ph, pw, BT, dx)
     assert np.isclose(lhs, np.sum(x * dx), rtol=1e-12)
+
+
+@pytest.mark.parametrize("m, BT", [(4, BT4), (2, BT2)])
+@pytest.mark.parametrize("H, W, ph, pw", [(12, 13, -1, -2), (9, 16, 0, -1), (7, 10, -2, 2), (8, 10, -1, -1), (13, 10, 1, -1)])
+def test_tile_transform_negative_padding_crops(m, BT, H, W, ph, pw):
+    """Negative padding crops: the tiles of x with padding -p are those of x without its first p
+    rows (or columns), with padding 0; a positive padding on the other axis still pads with zeros."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, H, W))
+    a = m + 2
+    OH, OW = H + 2 * ph - 2, W + 2 * pw - 2
+    TH, TW = -(-OH // m), -(-OW // m)
+    cut = x[:, :, max(0, -ph):, max(0, -pw):]
+    V = wt.tile_transform(x, 0, 2, 0, TH, TW, m, ph, pw, BT, np.empty((a * a, 3, 2 * TH * TW)))
+    want = wt.tile_transform(np.ascontiguousarray(cut), 0, 2, 0, TH, TW, m, max(0, ph), max(0, pw), BT,
+                             np.empty((a * a, 3, 2 * TH * TW)))
+    assert np.array_equal(V, want)
