@@ -10,6 +10,11 @@ and every ensemble of two or more, with and without TTA. Models of different inp
 fine: each reads the validation images at its own size (the split is the same at every size:
 ``minicnn.data.split.duplicate_groups``). Probabilities are computed once per model and view,
 then averaged.
+
+Below the table: what picking the best row is worth on images the pick did not see
+(``minicnn.training.selection_holdout``: chosen on a random half of the validation images, scored
+on the other half, 20 times both ways). With many rows, the best one's figure is partly luck.
+``--mistakes FILE.png`` draws the validation images that most of the models get wrong.
 """
 import argparse
 import itertools
@@ -18,7 +23,8 @@ import os
 import numpy as np
 
 from minicnn import models
-from minicnn.training import load_checkpoint, predict
+from minicnn.training import load_checkpoint, predict, selection_holdout
+from minicnn.viz.gallery import plot_misclassified
 from minicnn.viz.report import evaluation_data
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
@@ -49,6 +55,8 @@ def validation_images(model):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", action="append", help="default: the shipped checkpoints")
+    p.add_argument("--mistakes", metavar="FILE.png", help="draw the images a majority of the "
+                   "models get wrong (at the first model's input size), with the ensemble's answer")
     args = p.parse_args()
     members = [load_checkpoint(c) for c in args.checkpoint or DEFAULT]
     split = members[0].metadata["split"]
@@ -66,11 +74,29 @@ def main():
         return 100 * float((probs.argmax(axis=1) == val.labels).mean())
     print(f"validation split: {len(val)} images (seed {split['seed']})\n")
     print("| models | plain | flip TTA |\n|---|---:|---:|")
+    right = {}                                                   # (combo, tta) -> (N,) bool
     for r in range(1, len(members) + 1):
         for combo in itertools.combinations(range(len(members)), r):
             p0 = np.mean([plain[i] for i in combo], axis=0)
             p1 = np.mean([(plain[i] + mirror[i]) / 2 for i in combo], axis=0)
+            right[combo, False], right[combo, True] = (p.argmax(axis=1) == val.labels for p in (p0, p1))
             print(f"| {' + '.join(names[i] for i in combo)} | {acc(p0):.1f}% | {acc(p1):.1f}% |")
+    print()
+    singles = [right[(i,), False] for i in range(len(members))]
+    for what, rows in (("single model, plain", singles), ("row of the table", list(right.values()))):
+        h = selection_holdout(np.array(rows))
+        print(f"best {what} of {len(rows)}: {100 * h['best_in_sample']:.1f}% on these images; "
+              f"picked on half of them, {100 * h['mean']:.1f}% (sd {100 * h['std']:.1f}) on the other half")
+    if args.mistakes:
+        wrong = len(members) - np.sum(singles, axis=0)          # (N,) how many models miss each image
+        hard = np.flatnonzero(wrong > len(members) / 2)
+        hard = hard[np.argsort(-wrong[hard], kind="stable")]
+        everyone = np.mean(plain, axis=0)
+        print(f"{len(hard)} images are wrong for a majority of the {len(members)} models "
+              f"({int(np.sum(wrong == len(members)))} for all of them): {args.mistakes}")
+        plot_misclassified(val.images[hard], val.labels[hard], everyone[hard], members[0].metadata["classes"],
+                           args.mistakes, max_images=max(1, len(hard)), columns=6,
+                           title="Wrong for most of the models (the ensemble's answer)")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Proves: with a left-right symmetric input, TTA gives exactly the plain predictio
 is the mean of the image's and its mirror's probabilities; an ensemble of one model is that model;
 an ensemble of models with different input sizes reads each image at each model's own size and
 averages; models with different classes are refused; ``minicnn evaluate`` and ``predict`` take
-several --checkpoint and --tta, and one checkpoint without TTA scores as ``evaluate`` does.
+several --checkpoint and --tta, and one checkpoint without TTA scores as ``evaluate`` does;
+``examples/tta_ensemble.py`` prints its table with the held-out value of picking the best row, and
+draws the images most models get wrong.
 """
 import json
 import os
@@ -115,6 +117,42 @@ def test_cli_ensemble_and_tta(tmp_path, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     first_two = predict_ensemble([_model(16, 2), _model(24, 3)], paths[:2], tta=True)  # per_batch
     assert [d["probability"] for d in lines] == pytest.approx(first_two.max(axis=1), abs=1e-12)
+
+
+def test_the_example_script_on_two_small_checkpoints(tmp_path):
+    import subprocess
+    import sys
+    root = os.path.join(os.path.dirname(__file__), os.pardir)
+    _write_folder(tmp_path / "data", n_per_class=6)
+    ckpts, members = [], []
+    for size, seed in ((16, 2), (24, 3)):
+        model = _model(size, seed)
+        model.metadata["split"] = {"data": str(tmp_path / "data"), "val_fraction": 0.5, "seed": 0}
+        ckpts.append(str(tmp_path / f"m{size}.npz"))
+        model.save(ckpts[-1], metadata=model.metadata)
+        members.append(model)
+    png = tmp_path / "hard.png"
+    args = [a for c in ckpts for a in ("--checkpoint", c)] + ["--mistakes", str(png)]
+    out = subprocess.run([sys.executable, os.path.join(root, "examples", "tta_ensemble.py"), *args],
+                         capture_output=True, text=True, check=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": root,
+                              "MINICNN_CACHE_DIR": str(tmp_path / "cache")}).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ")][1:]   # 2 singles + 1 pair
+    assert len(rows) == 3
+    from minicnn.data import leak_free_split
+    wrong = []
+    for model in members:                              # the validation half, at each model's size
+        ds = load_folder(tmp_path / "data", image_size=model.metadata["image_size"], cache=False)
+        _, val, _ = leak_free_split(ds, 0.5, 0)
+        wrong.append(predict(model, val.images).argmax(1) != val.labels)
+    singles = [100 * (1 - w.mean()) for w in wrong]
+    assert [float(r.split("|")[2].strip(" %")) for r in rows[:2]] == pytest.approx(singles, abs=0.051)
+    best = [line for line in out.splitlines() if line.startswith("best single model, plain of 2: ")]
+    assert len(best) == 1 and f"{max(singles):.1f}% on these images" in best[0]
+    assert any(line.startswith("best row of the table of 6: ") for line in out.splitlines())
+    majority = int(np.sum(np.sum(wrong, axis=0) > 1))
+    assert f"{majority} images are wrong for a majority of the 2 models" in out
+    assert png.stat().st_size > 1000
 
 
 @pytest.mark.slow

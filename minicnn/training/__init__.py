@@ -15,11 +15,13 @@ Modules: loop (fit), history (History, Callback), schedules (learning rates), ch
 preprocessing). The modules are not named after the functions, which would hide them.
 """
 from minicnn.training.checkpoint import load_checkpoint, save_checkpoint
-from minicnn.training.metrics import confusion_matrix, evaluate, format_report, per_class_metrics
+from minicnn.training.metrics import (confusion_matrix, evaluate, format_report, per_class_metrics,
+                                      selection_holdout)
 from minicnn.training.loop import fit
 from minicnn.training.history import Callback, History
 from minicnn.training.inference import predict
 from minicnn.training.schedules import get_schedule
 
 __all__ = ["fit", "History", "Callback", "evaluate", "format_report", "confusion_matrix",
-           "per_class_metrics", "predict", "save_checkpoint", "load_checkpoint", "get_schedule"]
+           "per_class_metrics", "predict", "save_checkpoint", "load_checkpoint", "get_schedule",
+           "selection_holdout"]

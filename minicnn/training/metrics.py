@@ -9,6 +9,10 @@ Definitions, for class k with confusion matrix C (rows = true class, columns = p
     f1_k        = 2 precision_k recall_k / (precision_k + recall_k)
     support_k   = sum_j C[k, j]             (how many test images are k)
 A ratio with a zero denominator is reported as 0.0.
+
+``selection_holdout`` answers a different question: the best of many models (or ensembles, or
+configurations) on one validation split is partly the luck of that split; how good is the pick
+once the picking is done on other images than the scoring?
 """
 import numpy as np
 
@@ -101,6 +105,35 @@ def score(logits, labels, classes=None, exclude=None):
         result["accuracy_excluding"] = (float((pred[keep] == labels[keep]).mean()) if keep.any()
                                         else None)
     return result
+
+
+def selection_holdout(correct, repeats=20, seed=0):
+    """Accuracy of "pick the best candidate", estimated on images the pick did not see.
+
+    correct: bool (M, N): candidate m (a model, an ensemble, a configuration) got image n right.
+    Each repeat cuts the N images at random into two halves, picks the candidate with the best
+    accuracy on one half (the first such, on ties) and scores it on the other half, then the other
+    way round. The best candidate's accuracy on all N images (``best_in_sample``) is what choosing
+    and reporting on the same images gives; the gap to ``mean`` is how much of it was luck.
+    Returns {"mean", "std", "scores" (2 * repeats,), "best_in_sample", "best_index"}.
+    """
+    correct = np.asarray(correct, dtype=bool)
+    if correct.ndim != 2 or correct.shape[0] < 1 or correct.shape[1] < 2:
+        raise ValueError(f"expected correct as (candidates, images) with at least 2 images, "
+                         f"got shape {correct.shape}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    rng = np.random.default_rng(seed)
+    n = correct.shape[1]
+    scores = []
+    for _ in range(repeats):
+        first = rng.permutation(n) < n // 2                       # (N,) a random half
+        for pick, held in ((first, ~first), (~first, first)):
+            best = correct[:, pick].mean(axis=1).argmax()          # chosen on one half ...
+            scores.append(correct[best, held].mean())              # ... scored on the other
+    whole = correct.mean(axis=1)
+    return {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "scores": np.array(scores),
+            "best_in_sample": float(whole.max()), "best_index": int(whole.argmax())}
 
 
 def format_report(result):
