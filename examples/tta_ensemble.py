@@ -33,7 +33,8 @@ DEFAULT = [os.path.join(ROOT, "docs", "checkpoints", m, "best.npz")
 
 
 def label(model):
-    """'cnn5', or 'cnn5 (filters 32-256, stride 2)' for knobs that differ from the defaults."""
+    """'cnn5', or 'cnn5 (filters 32-256, stride 2)' for knobs that differ from the defaults (and
+    the training seed when it is not 0: two runs of one recipe)."""
     arch = model.metadata["architecture"]
     default = models.build(arch["name"], arch["input_shape"], arch["num_classes"]).metadata
     changed = [k for k in models.KNOBS if k in arch and arch[k] != default["architecture"].get(k)]
@@ -41,6 +42,7 @@ def label(model):
             for k in changed]
     size = arch["input_shape"][-1]
     text += [f"{size}x{size}"] if size != 64 else []
+    text += [f"seed {model.metadata['seed']}"] if model.metadata.get("seed") not in (None, 0) else []
     return arch["name"] + (f" ({', '.join(text)})" if text else "")
 
 
