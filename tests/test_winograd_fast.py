@@ -3,7 +3,9 @@
 1. ``winograd_fast`` equals ``winograd_ref`` (forward, dx, dW, db; float32 and float64; tiles
    2 and 4) for odd sizes, padding 0 to 3, batch 1, one input channel and wide channels, with
    the batch in one chunk, in bands of one tile row, or split between worker threads, and with
-   backward's weight gradient using forward's transformed input or transforming x again.
+   backward's weight gradient using forward's transformed input or transforming x again; the
+   input gradient uses the transformed filters forward kept (no second filter transform), or
+   makes them again after a forward that kept nothing.
 2. ``Conv2D(algorithm="winograd")`` passes the float64 gradient check and matches PyTorch.
 3. The option is part of the layer's config (saved with a model; configs without it load as
    "auto"), "auto" follows ``winograd_fast.auto_tile``, and a 5x5 or strided Winograd
@@ -61,6 +63,29 @@ def test_fast_equals_reference(shape, m, dtype, chunking):
     assert fast.conv_backward(dout, saved, Wt, 1, p, need_dx=False, tile=m)[0] is None
     y_nb, _ = fast.conv_forward(x, Wt, None, 1, p, tile=m)
     assert np.allclose(y_nb + b.reshape(1, -1, 1, 1), y, atol=TOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_backward_uses_the_filters_forward_kept(monkeypatch, threaded):
+    """Forward keeps U = G W G^T for the input gradient: backward transforms only dU back to dW.
+    After a forward that kept nothing (for_backward=False), backward makes U again: same numbers."""
+    if threaded:                                           # the positions split between workers
+        monkeypatch.setattr(conv_fast, "PARALLEL_MIN_ELEMENTS", 0)
+        monkeypatch.setattr(conv_fast, "THREADS", 3)
+        monkeypatch.setattr(fast, "SPLIT_POSITIONS_BYTES", 0)
+    x, Wt, b, dout = conv3x3_data(WIDE[0], np.float64)
+    y, saved = fast.conv_forward(x, Wt, b, 1, 1)
+    made = []
+    transform = fast.filter_transform
+    monkeypatch.setattr(fast, "filter_transform", lambda *a: made.append(a[2].shape) or transform(*a))
+    got = fast.conv_backward(dout, saved, Wt, 1, 1)
+    assert made == []                                      # U came from forward
+    y2, bare = fast.conv_forward(x, Wt, b, 1, 1, for_backward=False)
+    assert bare[2] == {} and np.array_equal(y2, y)
+    again = fast.conv_backward(dout, bare, Wt, 1, 1)
+    assert made and made[-1] == saved[2]["U"].shape        # made again, the same shape ...
+    for ours, theirs in zip(again, got):                   # ... and the same gradients
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
 
 
 def winograd_layer(shape, dtype=np.float64, **kwargs):

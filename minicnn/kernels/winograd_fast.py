@@ -22,15 +22,15 @@ changes is how the work is laid out:
    of one large sample) whose V and M fit CHUNK_BYTES, in Workspace buffers reused every
    step. Forward keeps V (2.25x its input for F(4x4)) for backward only where it is at most
    KEEP_V_BYTES and U at most KEEP_MAX_FILTER_BYTES (in the arrays the layer's last forward
-   kept: ``recycle``); elsewhere backward transforms x again. The transformed filters U
-   (a*a, C_out, C) are 4x the weights, and "auto" takes Winograd only where U is at most
-   AUTO_MAX_FILTER_BYTES (a 512->512 layer's U is 38 MB).
+   kept: ``recycle``); elsewhere backward transforms x again. It always keeps the transformed
+   filters U (a*a, C_out, C), 4x the weights, for the input gradient; "auto" takes Winograd
+   only where U is at most AUTO_MAX_FILTER_BYTES (a 512->512 layer's U is 38 MB).
 5. As in ``conv_fast``, the batch is split between worker threads (single-threaded BLAS, own
    Workspace each). Each worker sums a dU of its own over its samples (added at the end) and
    computes their dx from the same dM. Where U is larger than SPLIT_POSITIONS_BYTES and there
    are several workers, they share one dU in U's buffer instead: chunk by chunk, two of them
-   transform x and dout, then each multiplies its own tile positions; dx follows with U
-   transformed again into the same buffer (CNN5's 512-wide layers hold no second 38 MB).
+   transform x and dout, then each multiplies its own tile positions; dx follows with the U
+   forward kept.
 """
 import numpy as np
 
@@ -135,17 +135,21 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4, for_backwar
     x = np.ascontiguousarray(x)
     (N, C, H, Wd), (ph, pw) = x.shape, pair(padding)
     out = np.empty((N, W.shape[0], H + 2 * ph - 2, Wd + 2 * pw - 2), dtype=x.dtype)
-    U = _filters(np.ascontiguousarray(W), _matrices(tile, x.dtype)[1], ws, "U")   # a*a, C_out, C
+    reuse = recycle[2] if recycle is not None else None
+    # with a backward to come, U = G W G^T goes in the layer's own array (38 MB for 512->512)
+    W, G = np.ascontiguousarray(W), _matrices(tile, x.dtype)[1]
+    U = _shared(filter_transform, W, G, _reused(reuse, "U", (G.shape[0] ** 2,) + W.shape[:2], W.dtype)) \
+        if for_backward else _filters(W, G, ws, "U")
     # keep V = BT x B for backward's weight gradient when it is small (the 64x64 models' layers,
     # Mini-ResNet's at 150), but not beside large filters (CNN5's 512-wide layers at 150 would
     # keep 50 MB more, and they already hold 38 MB of U and dU)
     TH, TW = tile_grid(*out.shape[2:], tile)
     small = U.shape[0] * C * N * TH * TW * x.itemsize <= KEEP_V_BYTES and U.nbytes <= KEEP_MAX_FILTER_BYTES
     keep = {} if for_backward and small else None
-    reuse = recycle[2] if recycle is not None else None
     cf._map(lambda w, n0, n1: _correlate(x, U, b, (ph, pw), tile, out, ws.worker(w), n0, n1, keep, reuse),
             cf._sample_ranges(N, N * x[0].size * 9))
-    return out, (x, b is not None, keep or {})
+    kept = {**(keep or {}), "U": U} if for_backward else {}     # U: for backward's input gradient
+    return out, (x, b is not None, kept)
 
 
 def _weight_grad_share(dy, x, padding, m, ws, n0, n1, kept, dU, U=None, dx=None):
@@ -247,8 +251,8 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
     ranges = cf._sample_ranges(N, N * x[0].size * 9)                         # as in forward
     dx = np.zeros(x.shape, dtype=W.dtype) if need_dx else None   # tile_transform_t adds into it
     if len(ranges) > 1 and np.prod(shape) * W.itemsize > SPLIT_POSITIONS_BYTES:
-        # one dU, the positions split; it goes in the filters' buffer "U", where forward's
-        # filters go again after it for dx (a 512->512 layer's is 38 MB: one buffer, not two)
+        # one dU, the positions split, in the Workspace's buffer "U" (forward's U is the layer's
+        # own, kept for dx; a 512->512 layer's is 38 MB: no second dU per worker)
         TH, TW = tile_grid(*dy.shape[2:], tile)
         per_tile = shape[0] * max(C, C_out) * x.itemsize
         dU = ws.get("U", shape, W.dtype)
@@ -256,14 +260,15 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
         dU, db = _weight_grad_by_position(dy, x, (ph, pw), tile, ws, chunks, kept, dU)
         dW = _shared(filter_transform_t, dU, G, np.empty(W.shape, W.dtype))           # C_out, C, 3, 3
         if need_dx:
-            U = _filters(np.ascontiguousarray(W), G, ws, "U")
+            U = _forward_filters(kept, W, G, ws)
             cf._map(lambda w, n0, n1: _input_grad_share(dy, U, (ph, pw), tile, dx, ws.worker(w), n0, n1,
                                                         chunks[w]), ranges)
     else:
         # the batch split: each worker sums a dU of its own, and with dx computes its samples'
-        # input gradient from the same transformed dout, with forward's filters U (in "U")
-        U = _filters(np.ascontiguousarray(W), G, ws, "U") if need_dx else None
-        dUs = [ws.get("U", shape, W.dtype) if U is None else ws.worker(0).get("dU", shape, W.dtype)] + \
+        # input gradient from the same transformed dout, with forward's filters U (kept, or in "U")
+        U = _forward_filters(kept, W, G, ws) if need_dx else None
+        free = U is None or U is kept.get("U")                # the Workspace's "U" holds no U
+        dUs = [ws.get("U", shape, W.dtype) if free else ws.worker(0).get("dU", shape, W.dtype)] + \
               [ws.worker(w).get("dU", shape, W.dtype) for w in range(1, len(ranges))]
         parts = cf._map(lambda w, n0, n1: _weight_grad_share(dy, x, (ph, pw), tile, ws.worker(w), n0, n1,
                                                              kept, dUs[w], U, dx), ranges)
@@ -273,6 +278,12 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
             db += b
         dW = _shared(filter_transform_t, dU, G, np.empty(W.shape, W.dtype))           # C_out, C, 3, 3
     return dx, dW, (db if has_bias else None)
+
+
+def _forward_filters(kept, W, G, ws):
+    """Forward's transformed filters U: the array it kept, else (it kept none) made again."""
+    U = kept.get("U")
+    return U if U is not None else _filters(np.ascontiguousarray(W), G, ws, "U")
 
 
 def _input_grad_share(dy, U, padding, m, dx, ws, n0, n1, chunks):
