@@ -71,9 +71,6 @@ def main():
     names = [label(m) for m in members]
     plain = [predict(m, v.images) for m, (v, _) in zip(members, vals)]            # (N, K) each
     mirror = [predict(m, v.images[..., ::-1]) for m, (v, _) in zip(members, vals)]  # flipped
-
-    def acc(probs):
-        return 100 * float((probs.argmax(axis=1) == val.labels).mean())
     print(f"validation split: {len(val)} images (seed {split['seed']})\n")
     print("| models | plain | flip TTA |\n|---|---:|---:|")
     right = {}                                                   # (combo, tta) -> (N,) bool
@@ -81,8 +78,9 @@ def main():
         for combo in itertools.combinations(range(len(members)), r):
             p0 = np.mean([plain[i] for i in combo], axis=0)
             p1 = np.mean([(plain[i] + mirror[i]) / 2 for i in combo], axis=0)
-            right[combo, False], right[combo, True] = (p.argmax(axis=1) == val.labels for p in (p0, p1))
-            print(f"| {' + '.join(names[i] for i in combo)} | {acc(p0):.1f}% | {acc(p1):.1f}% |")
+            r0, r1 = (p.argmax(axis=1) == val.labels for p in (p0, p1))          # (N,) bool each
+            right[combo, False], right[combo, True] = r0, r1
+            print(f"| {' + '.join(names[i] for i in combo)} | {100 * r0.mean():.1f}% | {100 * r1.mean():.1f}% |")
     print()
     singles = [right[(i,), False] for i in range(len(members))]
     for what, rows in (("single model, plain", singles), ("row of the table", list(right.values()))):

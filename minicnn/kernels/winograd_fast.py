@@ -136,10 +136,10 @@ def conv_forward(x, W, b=None, stride=1, padding=0, ws=None, tile=4, for_backwar
     (N, C, H, Wd), (ph, pw) = x.shape, pair(padding)
     out = np.empty((N, W.shape[0], H + 2 * ph - 2, Wd + 2 * pw - 2), dtype=x.dtype)
     reuse = recycle[2] if recycle is not None else None
-    # with a backward to come, U = G W G^T goes in the layer's own array (38 MB for 512->512)
-    W, G = np.ascontiguousarray(W), _matrices(tile, x.dtype)[1]
-    U = _shared(filter_transform, W, G, _reused(reuse, "U", (G.shape[0] ** 2,) + W.shape[:2], W.dtype)) \
-        if for_backward else _filters(W, G, ws, "U")
+    # U = G W G^T: with a backward to come, in the layer's own array (38 MB for 512->512), kept
+    shape = ((tile + 2) ** 2,) + W.shape[:2]                                  # a*a, C_out, C
+    U = _shared(filter_transform, np.ascontiguousarray(W), _matrices(tile, x.dtype)[1],
+                _reused(reuse, "U", shape, W.dtype) if for_backward else ws.get("U", shape, W.dtype))
     # keep V = BT x B for backward's weight gradient when it is small (the 64x64 models' layers,
     # Mini-ResNet's at 150), but not beside large filters (CNN5's 512-wide layers at 150 would
     # keep 50 MB more, and they already hold 38 MB of U and dU)
