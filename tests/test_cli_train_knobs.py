@@ -33,7 +33,8 @@ def test_knobs_and_recipe_reach_the_checkpoint(data, tmp_path, monkeypatch):
     code, out = train(data, tmp_path, monkeypatch, "--filters", "4,6,8,10,12", "--kernel-size",
                       "5", "--dense", "16", "--dropout", "0.25", "--optimizer", "sgd", "--lr",
                       "0.05", "--momentum", "0.5", "--schedule", "cosine", "--warmup", "1",
-                      "--augment", "--max-rotate", "0", "--max-shift", "0.05")
+                      "--augment", "--max-rotate", "0", "--max-shift", "0.05", "--max-zoom",
+                      "0.1", "--max-contrast", "0.2", "--max-brightness", "0.15")
     assert code == 0
     model = minicnn.load(out / "best.npz")
     arch = model.metadata["architecture"]
@@ -43,6 +44,9 @@ def test_knobs_and_recipe_reach_the_checkpoint(data, tmp_path, monkeypatch):
     assert model.metadata["training"]["optimizer"] == "SGD"
     assert model.metadata["training"]["augment"]["max_rotate"] == 0
     assert model.metadata["training"]["augment"]["max_shift"] == 0.05
+    assert {k: model.metadata["training"]["augment"][k] for k in
+            ("max_zoom", "max_contrast", "max_brightness")} == {
+                "max_zoom": 0.1, "max_contrast": 0.2, "max_brightness": 0.15}
     assert model.metadata["recipe"] == {"optimizer": "sgd", "lr": 0.05, "momentum": 0.5,
                                         "weight_decay": 0.0, "schedule": "cosine", "warmup": 1}
     lrs = json.loads((out / "history.json").read_text())["history"]["lr"]
@@ -79,6 +83,9 @@ def test_split_seed_keeps_the_validation_split_and_seed_changes_the_weights(data
     (["--warmup", "2"], "--warmup takes"),
     (["--momentum", "1.5"], "--momentum"),
     (["--augment", "--max-shift", "0.7"], "max_shift"),
+    (["--augment", "--max-zoom", "0.5"], "max_zoom"),
+    (["--augment", "--max-contrast", "nan"], "max_contrast"),
+    (["--max-zoom", "0.1", "--max-brightness", "0.1"], "--max-zoom, --max-brightness take effect only with --augment"),
     (["--lr", "-1"], "--lr"),
 ])
 def test_bad_values_are_one_line_errors(data, tmp_path, monkeypatch, capsys, extra, match):

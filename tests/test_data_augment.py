@@ -1,8 +1,10 @@
 """Augmentation and batching: augmented training batches, untouched validation batches.
 
-Proves: ``warp_batch`` rotates like np.rot90, flips like x[..., ::-1] and shifts by whole
-pixels exactly; ``Augmenter`` returns a new batch of the same shape and never modifies its
-input; ``iterate_batches`` covers every sample once per epoch in a new seeded order and never
+Proves: ``warp_batch`` rotates like np.rot90, flips like x[..., ::-1], shifts by whole
+pixels exactly and zooms a ramp by its factor; ``jitter_intensity`` sets each image's contrast
+and brightness as documented; ``Augmenter`` returns a new batch of the same shape and never
+modifies its input, draws in a fixed order (the zoom and intensity draws only when asked, so
+older runs replay), and refuses out-of-range settings; ``iterate_batches`` covers every sample once per epoch in a new seeded order and never
 changes the data; ``training_batches`` is the only path that augments (labels unchanged), and
 ``eval_batches`` gives exactly the standardised images, in order.
 """
@@ -11,7 +13,7 @@ import pytest
 
 from minicnn.data import (Augmenter, Standardizer, eval_batches, iterate_batches,
                           training_batches)
-from minicnn.data.augment import warp_batch
+from minicnn.data.augment import jitter_intensity, warp_batch
 
 
 def batch(n=4, c=2, h=9, w=9, seed=0):
@@ -44,6 +46,56 @@ def test_augmenter_is_random_new_and_leaves_input_alone():
         assert np.array_equal(a, b) or np.array_equal(a, b[..., ::-1])
     with pytest.raises(ValueError, match="float"):
         aug(np.zeros((1, 1, 4, 4), np.uint8))
+
+
+def test_zoom_scales_about_the_centre():
+    h = w = 9
+    ramp = np.tile(np.arange(w, dtype=np.float32) - (w - 1) / 2, (2, 1, h, 1))  # x = j - cx
+    zero, no = np.zeros((2, 2)), np.zeros(2, bool)
+    out = warp_batch(ramp, np.zeros(2), zero, no, zoom=[2.0, 1.25])
+    np.testing.assert_allclose(out[0], ramp[0] / 2, atol=1e-6)      # twice as large: half slope
+    np.testing.assert_allclose(out[1], ramp[1] / 1.25, atol=1e-6)
+    np.testing.assert_array_equal(warp_batch(ramp, np.zeros(2), zero, no, zoom=[1.0, 1.0]),
+                                  warp_batch(ramp, np.zeros(2), zero, no))
+    shrunk = warp_batch(ramp, np.zeros(2), zero, no, zoom=[0.5, 0.5])
+    assert shrunk[0, 0, 0, 0] == ramp.min() and shrunk[0, 0, 0, -1] == ramp.max()  # clamped
+
+
+def test_jitter_intensity_sets_contrast_and_brightness():
+    x = batch(3)
+    out = jitter_intensity(x, [1.0, 1.5, 0.8], [0.0, 0.0, 0.5])
+    assert out.dtype == x.dtype and out.shape == x.shape
+    np.testing.assert_allclose(out[0], x[0], atol=1e-6)
+    np.testing.assert_allclose(out[1].mean(), x[1].mean(), atol=1e-5)
+    np.testing.assert_allclose(out[1].std(), 1.5 * x[1].std(), rtol=1e-5)
+    np.testing.assert_allclose(out[2].mean(), x[2].mean() + 0.5 * x[2].std(), atol=1e-5)
+    np.testing.assert_allclose(out[2] - out[2].mean(), 0.8 * (x[2] - x[2].mean()), atol=1e-5)
+    flat = np.full((1, 1, 4, 4), 3.0, np.float32)
+    np.testing.assert_array_equal(jitter_intensity(flat, [2.0], [0.7]), flat)  # std 0: unmoved
+
+
+def test_augmenter_draw_order_and_new_settings():
+    x = batch(8)
+    rng = np.random.default_rng(5)                  # the draws, spelled out in their order
+    flip = rng.random(8) < 0.5
+    angle = rng.uniform(-10, 10, 8)
+    shift = rng.uniform(-0.1, 0.1, (8, 2)) * np.array([9, 9])
+    np.testing.assert_array_equal(Augmenter(rng=5)(x), warp_batch(x, angle, shift, flip))
+    zoom = rng.uniform(0.8, 1.2, 8)
+    contrast, brightness = rng.uniform(0.7, 1.3, 8), rng.uniform(-0.2, 0.2, 8)
+    full = Augmenter(max_zoom=0.2, max_contrast=0.3, max_brightness=0.2, rng=5)
+    np.testing.assert_allclose(full(x), jitter_intensity(
+        warp_batch(x, angle, shift, flip, zoom), contrast, brightness), atol=1e-6)
+    assert full.get_config() == {"flip": True, "max_shift": 0.1, "max_rotate": 10.0,
+                                 "max_zoom": 0.2, "max_contrast": 0.3, "max_brightness": 0.2}
+
+
+@pytest.mark.parametrize("bad", [dict(max_zoom=0.5), dict(max_zoom=-0.1), dict(max_contrast=1.0),
+                                 dict(max_brightness=1.5), dict(max_contrast=float("nan")),
+                                 dict(max_shift=0.5), dict(max_rotate=181)])
+def test_augmenter_refuses_out_of_range_settings(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        Augmenter(**bad)
 
 
 def test_iterate_batches_epochs():

@@ -77,11 +77,19 @@ def register(subparsers):
                    help="epochs of linear learning-rate warm-up before the cosine "
                         "(--schedule cosine)")
     p.add_argument("--augment", action="store_true",
-                   help="random flips, shifts and rotations of training batches")
+                   help="random flips, shifts and rotations of training batches (and zoom, "
+                        "contrast, brightness when their --max-* are given)")
     p.add_argument("--max-shift", type=float, default=0.1, metavar="F",
                    help="--augment's largest shift, as a share of the image size")
     p.add_argument("--max-rotate", type=float, default=10.0, metavar="DEG",
                    help="--augment's largest rotation in degrees (0: none, as the shipped recipes)")
+    p.add_argument("--max-zoom", type=float, default=0.0, metavar="F",
+                   help="--augment's largest zoom in or out, as a share of the size (0: none)")
+    p.add_argument("--max-contrast", type=float, default=0.0, metavar="F",
+                   help="--augment's largest contrast change, as a share (0: none)")
+    p.add_argument("--max-brightness", type=float, default=0.0, metavar="F",
+                   help="--augment's largest brightness offset, in image standard deviations "
+                        "(0: none)")
     p.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
                    help="share of each class held out for validation (duplicates kept together)")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
@@ -130,6 +138,10 @@ def check_args(args):
     if args.warmup < 0 or (args.warmup and args.schedule != "cosine"):
         raise CLIError(f"--warmup takes a number of epochs >= 0 and --schedule cosine, got "
                        f"--warmup {args.warmup} with --schedule {args.schedule}")
+    extras = [f"--{k.replace('_', '-')}" for k in ("max_zoom", "max_contrast", "max_brightness")
+              if getattr(args, k)]
+    if extras and not args.augment:
+        raise CLIError(f"{', '.join(extras)} take effect only with --augment; add it")
     if not 0 < args.val_fraction < 1:       # also refuses nan
         raise CLIError(f"--val-fraction must lie between 0 and 1, got {args.val_fraction}")
 
@@ -160,7 +172,9 @@ def run(args):
     # a knob or an augmentation value out of range is a ValueError: main() prints it as one line
     model = build(args.model, input_shape=ds.images.shape[1:], num_classes=len(ds.classes),
                   seed=args.seed, **knobs)
-    augment = (Augmenter(max_shift=args.max_shift, max_rotate=args.max_rotate, rng=args.seed)
+    augment = (Augmenter(max_shift=args.max_shift, max_rotate=args.max_rotate,
+                         max_zoom=args.max_zoom, max_contrast=args.max_contrast,
+                         max_brightness=args.max_brightness, rng=args.seed)
                if args.augment else None)
     optimizer = make(args.optimizer, model, args.lr, args.momentum, args.weight_decay)
     schedule = (cosine(optimizer.lr, args.epochs, warmup=args.warmup) if args.warmup

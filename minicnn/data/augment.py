@@ -1,4 +1,5 @@
-"""Training-time augmentation: random horizontal flips, small shifts and small rotations.
+"""Training-time augmentation: random horizontal flips, shifts, rotations and zooms, and a
+random contrast and brightness per image.
 
     aug = Augmenter(flip=True, max_shift=0.1, max_rotate=10, rng=0)
     xb = aug(xb)          # float32 (N, C, H, W) -> new float32 (N, C, H, W); xb is not modified
@@ -6,26 +7,35 @@
 Off by default (the report trained without it); only the training loop applies it, to training
 batches; validation, test and prediction never see it.
 
-All three are one affine warp per image, done for the whole batch with NumPy (``warp_batch``).
-For every output pixel (row i, column j) we find where it comes from in the input, with
-(cy, cx) = ((H-1)/2, (W-1)/2) the image centre:
+The geometric four are one affine warp per image, done for the whole batch with NumPy
+(``warp_batch``). For every output pixel (row i, column j) we find where it comes from in the
+input, with (cy, cx) = ((H-1)/2, (W-1)/2) the image centre:
 
-    u, v   = j - cx - tx,  i - cy - ty                 undo the shift (tx, ty) in pixels
+    u, v   = (j - cx - tx) / s,  (i - cy - ty) / s     undo the shift (tx, ty), then the zoom s
     sx     = flip * (cos(a) * u - sin(a) * v) + cx     undo the rotation by a, then the flip
     sy     =         sin(a) * u + cos(a) * v  + cy
 
 and read the input there with bilinear interpolation. Coordinates outside the image are clamped
 to the nearest border pixel (MRI borders are background, so nothing new appears). A positive
-angle turns the picture counter-clockwise as displayed (rows grow downwards).
+angle turns the picture counter-clockwise as displayed (rows grow downwards); s > 1 enlarges it.
+
+The intensity pair (``jitter_intensity``) imitates scanners and settings that differ: each image
+is stretched about its own mean by a contrast factor c and moved by a brightness offset b,
+
+    x' = mean + c * (x - mean) + b * std                (mean, std: the image's own, all channels)
+
+so b is in units of the image's own spread and a constant image stays constant up to b.
 """
 import numpy as np
 
 
-def warp_batch(x, angle_deg, shift, flip):
-    """x: float (N, C, H, W); angle_deg (N,); shift (N, 2) as (tx, ty) pixels; flip bool (N,).
+def warp_batch(x, angle_deg, shift, flip, zoom=None):
+    """x: float (N, C, H, W); angle_deg (N,); shift (N, 2) as (tx, ty) pixels; flip bool (N,);
+    zoom (N,) scale factors (None: all 1).
 
     Returns a new array of x's dtype: each image flipped left-right (if flip), rotated by
-    angle_deg about its centre, then shifted by (tx, ty). See the module docstring.
+    angle_deg about its centre, scaled by zoom about its centre, then shifted by (tx, ty). See
+    the module docstring.
     """
     n, c, h, w = x.shape
     f32 = np.float32
@@ -36,6 +46,9 @@ def warp_batch(x, angle_deg, shift, flip):
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
     u = (np.arange(w, dtype=f32) - cx)[None, None, :] - shift[:, 0, None, None]         # N,1,W
     v = (np.arange(h, dtype=f32) - cy)[None, :, None] - shift[:, 1, None, None]         # N,H,1
+    if zoom is not None:
+        inv = (1 / np.asarray(zoom, dtype=np.float64)).astype(f32)[:, None, None]        # N,1,1
+        u, v = u * inv, v * inv
     sx = np.clip(f * (cos * u - sin * v) + f32(cx), 0, w - 1)                            # N,H,W
     sy = np.clip(sin * u + cos * v + f32(cy), 0, h - 1)
     x0 = sx.astype(np.int64)                                  # floor: coordinates are >= 0
@@ -54,16 +67,38 @@ def warp_batch(x, angle_deg, shift, flip):
     return (top * (1 - wy) + bottom * wy).reshape(n, c, h, w)                            # N,C,H,W
 
 
-class Augmenter:
-    """Random flip (probability 1/2), shift up to max_shift * size pixels along each axis, and
-    rotation up to +-max_rotate degrees, drawn per image from ``rng`` (int seed or Generator)."""
+def jitter_intensity(x, contrast, brightness):
+    """x: float (N, C, H, W); contrast, brightness (N,). Returns a new array of x's dtype,
+    mean + contrast * (x - mean) + brightness * std per image (see the module docstring)."""
+    n = len(x)
+    flat = x.reshape(n, -1)
+    mean = flat.mean(axis=1, keepdims=True)
+    std = flat.std(axis=1, keepdims=True)
+    c = np.asarray(contrast, dtype=x.dtype).reshape(n, 1)
+    b = np.asarray(brightness, dtype=x.dtype).reshape(n, 1)
+    return (mean + c * (flat - mean) + b * std).astype(x.dtype, copy=False).reshape(x.shape)
 
-    def __init__(self, flip=True, max_shift=0.1, max_rotate=10, rng=None):
-        if not 0 <= max_shift < 0.5:
-            raise ValueError(f"max_shift must lie in [0, 0.5), got {max_shift}")
-        if not 0 <= max_rotate <= 180:
-            raise ValueError(f"max_rotate must lie in [0, 180] degrees, got {max_rotate}")
+
+class Augmenter:
+    """Random flip (probability 1/2), shift up to max_shift * size pixels along each axis,
+    rotation up to +-max_rotate degrees, zoom by a factor in [1 - max_zoom, 1 + max_zoom],
+    contrast factor in [1 - max_contrast, 1 + max_contrast] and brightness offset in
+    [-max_brightness, max_brightness] image standard deviations, drawn per image from ``rng``
+    (int seed or Generator). Zoom, contrast and brightness are off by default; with them off
+    the draws, and so the batches, are the same as before they existed."""
+
+    def __init__(self, flip=True, max_shift=0.1, max_rotate=10, rng=None, max_zoom=0.0,
+                 max_contrast=0.0, max_brightness=0.0):
+        checks = (("max_shift", max_shift, 0, 0.5, False), ("max_rotate", max_rotate, 0, 180, True),
+                  ("max_zoom", max_zoom, 0, 0.5, False), ("max_contrast", max_contrast, 0, 1, False),
+                  ("max_brightness", max_brightness, 0, 1, True))
+        for name, value, lo, hi, closed in checks:        # `not` also refuses nan
+            if not (lo <= value <= hi if closed else lo <= value < hi):
+                raise ValueError(f"{name} must lie in [{lo}, {hi}{']' if closed else ')'}, "
+                                 f"got {value}")
         self.flip, self.max_shift, self.max_rotate = bool(flip), float(max_shift), float(max_rotate)
+        self.max_zoom, self.max_contrast = float(max_zoom), float(max_contrast)
+        self.max_brightness = float(max_brightness)
         self.rng = np.random.default_rng(rng)
 
     def __call__(self, x):
@@ -74,10 +109,19 @@ class Augmenter:
         flip = self.rng.random(n) < 0.5 if self.flip else np.zeros(n, bool)
         angle = self.rng.uniform(-self.max_rotate, self.max_rotate, n)
         shift = self.rng.uniform(-self.max_shift, self.max_shift, (n, 2)) * np.array([w, h])
-        return warp_batch(x, angle, shift, flip)
+        zoom = (self.rng.uniform(1 - self.max_zoom, 1 + self.max_zoom, n) if self.max_zoom
+                else None)                         # drawn only when asked: old runs replay
+        out = warp_batch(x, angle, shift, flip, zoom)
+        if self.max_contrast or self.max_brightness:
+            contrast = self.rng.uniform(1 - self.max_contrast, 1 + self.max_contrast, n)
+            brightness = self.rng.uniform(-self.max_brightness, self.max_brightness, n)
+            out = jitter_intensity(out, contrast, brightness)
+        return out
 
     def get_config(self):
-        return {"flip": self.flip, "max_shift": self.max_shift, "max_rotate": self.max_rotate}
+        return {"flip": self.flip, "max_shift": self.max_shift, "max_rotate": self.max_rotate,
+                "max_zoom": self.max_zoom, "max_contrast": self.max_contrast,
+                "max_brightness": self.max_brightness}
 
     def __repr__(self):
         return (f"Augmenter(flip={self.flip}, max_shift={self.max_shift}, "
