@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from minicnn.data import Standardizer, leak_free_split, load_bundled, load_folder
+from minicnn.data import Standardizer, load_bundled, load_folder, recorded_split
 from minicnn.export import from_torch, to_torch
 from minicnn.training import evaluate, load_checkpoint, save_checkpoint
 
@@ -61,7 +61,7 @@ def load_splits(meta):
           else load_folder(source, image_size=meta["image_size"], color=meta["color"]))
     if list(ds.classes) != list(meta["classes"]):
         sys.exit(f"the data has classes {ds.classes}, the checkpoint {meta['classes']}")
-    train, val, _ = leak_free_split(ds, info.get("val_fraction", 0.2), info.get("seed", 0))
+    train, val, _ = recorded_split(ds, info)
     return train, val
 
 

@@ -137,6 +137,29 @@ def test_leaked_test_mask_follows_test_order(planted):
     assert r.leaked_test_mask(paths).sum() == 2
 
 
+def test_mirror_copies_are_found(tmp_path, slices):
+    """A scan saved left-right flipped hashes about half its bits away (as far as another scan),
+    yet the audit, the leak mask and the split count it as the same scan."""
+    flip = slices["C"].transpose(Image.FLIP_LEFT_RIGHT)
+    assert hamming(phash(np.asarray(slices["C"], dtype=float)),
+                   phash(np.asarray(flip, dtype=float))) > 3 * NEAR_THRESHOLD
+    train, test = tmp_path / "train", tmp_path / "test"
+    for root in (train, test):
+        (root / "meningioma").mkdir(parents=True)
+        (root / "notumor").mkdir(parents=True)
+    slices["C"].save(train / "meningioma/c.png")
+    slices["D"].save(train / "meningioma/d.png")
+    slices["E"].save(train / "notumor/e.png")
+    slices["E"].transpose(Image.FLIP_LEFT_RIGHT).save(train / "notumor/e_mirror.jpg", quality=90)
+    flip.save(test / "meningioma/c_mirror.png")
+    slices["F"].save(test / "notumor/f.png")
+    r = audit(train, test)
+    assert sorted(names(r, g["files"]) for g in r.groups) == [
+        ["test:c_mirror.png", "train:c.png"], ["train:e.png", "train:e_mirror.jpg"]]
+    assert [os.path.basename(p) for p in r.leaked_test_paths] == ["c_mirror.png"]
+    assert leaked_test_mask(str(train), str(test)).tolist() == [True, False]
+
+
 def test_cli_summary_json_and_out_file(planted, tmp_path, capsys, monkeypatch):
     train, test = planted
     here = tmp_path / "cwd"

@@ -3,13 +3,14 @@
 Proves: every class keeps round(0.2 * n_k) images in validation; the same seed gives the same
 split (and another seed a different one); train and validation partition the data; with
 ``groups`` every group lands on one side; ``find_duplicate_groups`` groups pixel-identical and
-near-identical images so the split can use it.
+near-identical images, and mirror-image copies, so the split can use it; ``recorded_split``
+rebuilds a checkpoint's split by the rule it was made with.
 """
 import numpy as np
 import pytest
 
-from minicnn.data import (Dataset, find_duplicate_groups, leak_free_split, split_indices,
-                          train_val_split)
+from minicnn.data import (Dataset, find_duplicate_groups, leak_free_split, recorded_split,
+                          split_indices, train_val_split)
 
 
 def toy(counts=(50, 31, 7), seed=0):
@@ -74,6 +75,44 @@ def test_duplicate_groups_feed_the_split():
     train_idx, val_idx = split_indices(ds.labels, 0.2, seed=3, groups=groups)
     for a, b in ((2, 5), (25, 30)):
         assert (a in val_idx) == (b in val_idx)
+
+
+def with_mirrors(pairs=12):
+    """toy data where image 6i+1 is the (slightly brighter) mirror image of image 6i."""
+    ds = toy((40, 40), seed=4)
+    pairs = [(6 * i, 6 * i + 1) for i in range(pairs)]                # in both classes
+    for a, b in pairs:
+        ds.images[b] = np.clip(ds.images[a, :, :, ::-1].astype(int) + 2, 0, 255)
+    return ds, pairs
+
+
+def test_mirror_copies_are_duplicates():
+    ds, pairs = with_mirrors()
+    groups = find_duplicate_groups(ds)
+    plain = find_duplicate_groups(ds, mirrors=False)
+    for a, b in pairs:
+        assert groups[a] == groups[b] and plain[a] != plain[b]
+    assert len(np.unique(groups)) == len(ds) - len(pairs)             # nothing else joined
+    train, val, info = leak_free_split(ds, 0.25, seed=2)
+    assert info["mirrors_kept_together"] is True
+    for a, b in pairs:
+        assert (ds.paths[a] in val.paths) == (ds.paths[b] in val.paths)
+    symmetric = toy((4,), seed=1)
+    symmetric.images[:] = np.maximum(symmetric.images, symmetric.images[..., ::-1])
+    assert len(np.unique(find_duplicate_groups(symmetric))) == 4      # not its own mirror pair
+
+
+def test_recorded_split_rebuilds_a_split_by_its_own_rule():
+    ds, _ = with_mirrors()
+    differs = False
+    for seed in range(4):
+        _, new_val, info = leak_free_split(ds, 0.25, seed=seed)
+        _, old_val, old_info = leak_free_split(ds, 0.25, seed=seed, mirrors=False)
+        assert recorded_split(ds, info)[1].paths == new_val.paths
+        legacy = {k: v for k, v in old_info.items() if k != "mirrors_kept_together"}
+        assert recorded_split(ds, legacy)[1].paths == old_val.paths   # made before mirrors
+        differs |= new_val.paths != old_val.paths
+    assert differs, "the fixture's mirror pairs no longer change any split"
 
 
 def _scans_with_near_copies(folder, n=20, seed=0):

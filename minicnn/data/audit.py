@@ -9,7 +9,9 @@ Three relations join two files:
 - same bytes      (SHA-256 of the file),
 - same pixels     (SHA-256 of the decoded 8-bit array and its shape: e.g. a PNG and a BMP copy),
                   decoded at full resolution,
-- near duplicate  (256-bit perceptual hashes within ``threshold`` bits; ``minicnn.data.duplicates``).
+- near duplicate  (256-bit perceptual hashes within ``threshold`` bits; ``minicnn.data.duplicates``),
+                  the image or its left-right mirror image (a mirror copy is the same scan to a
+                  model trained with flips).
 A duplicate group is a connected component of these relations with two or more files; it is
 "exact" if all its files have the same pixels, else "near". A group "leaks" if it has files in
 both splits, and "conflicts" if its files carry different class labels.
@@ -23,7 +25,8 @@ from PIL import Image
 
 from minicnn.data.decode import open_image, to_8bit
 from minicnn.data.duplicates import (NEAR_THRESHOLD, THUMB_SIZE, connected_groups, equal_pairs,
-                                     has_near, near_pairs, phash, pixel_digest, to_gray)
+                                     has_near, mirror_hashes, mirror_pairs, near_pairs, phash,
+                                     pixel_digest, to_gray)
 from minicnn.data.folders import load_folder, parallel_map, scan_folder
 
 HASH_NAME = "256-bit DCT hash (16x16 low frequencies of a centroid-centred 64x64 thumbnail)"
@@ -178,9 +181,10 @@ def audit(train_dir, test_dir=None, threshold=NEAR_THRESHOLD, workers=None):
     n = len(files)
     byte_ids = connected_groups(n, equal_pairs([p[0] for p in prints]))
     pixel_ids = connected_groups(n, equal_pairs([p[1] for p in prints]))
-    hashes = phash(np.array([p[2] for p in prints]).reshape(n, THUMB_SIZE, THUMB_SIZE))
-    pairs = np.concatenate([equal_pairs([p[1] for p in prints]),
-                            near_pairs(hashes, threshold)])
+    thumbs = np.array([p[2] for p in prints]).reshape(n, THUMB_SIZE, THUMB_SIZE)
+    hashes = phash(thumbs)
+    pairs = np.concatenate([equal_pairs([p[1] for p in prints]), near_pairs(hashes, threshold),
+                            mirror_pairs(hashes, mirror_hashes(thumbs), threshold)])
     group_ids = connected_groups(n, pairs)
 
     def members(ids):
@@ -201,18 +205,21 @@ def audit(train_dir, test_dir=None, threshold=NEAR_THRESHOLD, workers=None):
 
 def _images_and_hashes(data):
     ds = load_folder(data) if isinstance(data, (str, os.PathLike)) else data
-    return ds, phash(to_gray(ds.images))
+    gray = to_gray(ds.images)
+    return ds, phash(gray), mirror_hashes(gray)
 
 
 def leaked_test_mask(train, test, threshold=NEAR_THRESHOLD):
-    """bool (len(test),): test images with an exact (same pixels) or near copy in train.
+    """bool (len(test),): test images with an exact (same pixels) or near copy in train, or a
+    near mirror-image copy.
 
     train, test: Datasets or folder paths (loaded at 64x64 grayscale, cached). The mask follows
     the order of ``test`` (a Dataset's order, or load_folder's sorted order), so
     ``acc_clean = (pred == y)[~mask].mean()`` is the accuracy on images the model never saw.
     """
-    train_ds, train_hashes = _images_and_hashes(train)
-    test_ds, test_hashes = _images_and_hashes(test)
+    train_ds, train_hashes, _ = _images_and_hashes(train)
+    test_ds, test_hashes, test_mirrored = _images_and_hashes(test)
     train_pixels = {pixel_digest(im) for im in train_ds.images}
     exact = np.array([pixel_digest(im) in train_pixels for im in test_ds.images], dtype=bool)
-    return exact | has_near(test_hashes, train_hashes, threshold)
+    return (exact | has_near(test_hashes, train_hashes, threshold)
+            | has_near(test_mirrored, train_hashes, threshold))

@@ -65,21 +65,34 @@ def train_val_split(ds, val_fraction=0.2, seed=0, groups=None):
     return ds.subset(train_idx), ds.subset(val_idx)
 
 
-def leak_free_split(ds, val_fraction=0.2, seed=0):
+def leak_free_split(ds, val_fraction=0.2, seed=0, mirrors=True):
     """The split that ``minicnn train``, the examples and ``minicnn report`` all use.
 
     Stratified like ``train_val_split``, with every group of duplicate images
-    (``duplicate_groups``: found at 64x64 grayscale, so any input size splits alike) kept on
-    one side. Returns (train_ds, val_ds, info); ``info``
-    describes the split for a checkpoint's metadata, so the same split can be rebuilt later.
+    (``duplicate_groups``: found at 64x64 grayscale, so any input size splits alike; with
+    ``mirrors``, mirror-image copies count as duplicates) kept on one side. Returns
+    (train_ds, val_ds, info); ``info`` describes the split for a checkpoint's metadata, so the
+    same split can be rebuilt later (``recorded_split``).
     """
-    train, val = train_val_split(ds, val_fraction, seed=seed, groups=duplicate_groups(ds))
+    groups = duplicate_groups(ds, mirrors=mirrors)
+    train, val = train_val_split(ds, val_fraction, seed=seed, groups=groups)
     info = {"val_fraction": val_fraction, "seed": seed, "duplicates_kept_together": True,
-            "n_train": len(train), "n_val": len(val)}
+            "mirrors_kept_together": bool(mirrors), "n_train": len(train), "n_val": len(val)}
     return train, val, info
 
 
-def duplicate_groups(ds):
+def recorded_split(ds, info, seed=0):
+    """The split a checkpoint's ``metadata["split"]`` (``info``) describes: (train, val, info).
+
+    Splits recorded before mirror copies counted as duplicates (no ``mirrors_kept_together``)
+    are rebuilt the way they were made, so an older checkpoint is scored on its own validation
+    images, never on images it trained on. ``seed``: used when ``info`` records none.
+    """
+    return leak_free_split(ds, info.get("val_fraction", 0.2), info.get("seed", seed),
+                           mirrors=bool(info.get("mirrors_kept_together", False)))
+
+
+def duplicate_groups(ds, mirrors=True):
     """``find_duplicate_groups`` of ``ds``'s files as decoded at GROUP_SIZE in GROUP_COLOR.
 
     A folder's Dataset at another size or colour is looked up in the 64x64 grayscale decode of
@@ -88,17 +101,17 @@ def duplicate_groups(ds):
     pixels: the bundled data are that 64x64 grayscale decode already.
     """
     if (ds.image_size, ds.color) == (GROUP_SIZE, GROUP_COLOR) or not ds.paths:
-        return find_duplicate_groups(ds)
+        return find_duplicate_groups(ds, mirrors=mirrors)
     roots = {os.path.dirname(os.path.dirname(p)) for p in ds.paths}
     if len(roots) != 1 or not all(os.path.isabs(p) and os.path.isfile(p) for p in ds.paths):
-        return find_duplicate_groups(ds)
+        return find_duplicate_groups(ds, mirrors=mirrors)
     from minicnn.data.folders import load_folder   # folders imports nothing of split's
     try:
         ref = load_folder(roots.pop(), GROUP_SIZE, GROUP_COLOR)
     except ValueError:                                 # not a class-per-folder root after all
-        return find_duplicate_groups(ds)
+        return find_duplicate_groups(ds, mirrors=mirrors)
     row = {p: i for i, p in enumerate(ref.paths)}
     if not all(p in row for p in ds.paths):
-        return find_duplicate_groups(ds)               # a file the 64x64 decode skipped
-    groups = find_duplicate_groups(ref)
+        return find_duplicate_groups(ds, mirrors=mirrors)  # a file the 64x64 decode skipped
+    groups = find_duplicate_groups(ref, mirrors=mirrors)
     return groups[[row[p] for p in ds.paths]]

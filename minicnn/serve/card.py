@@ -11,7 +11,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from minicnn.data import leak_free_split, load_bundled
+from minicnn.data import load_bundled, recorded_split
 
 DISCLAIMER = ("Research and teaching only. This is not a medical device: it must not be used to "
               "diagnose, screen or treat anyone.")
@@ -95,7 +95,7 @@ def sample_scans(meta, classes):
     ds = load_bundled()
     split, source = meta.get("split") or {}, "bundled"
     if split.get("data") == "bundled" and split.get("duplicates_kept_together"):
-        _, ds, _ = leak_free_split(ds, split.get("val_fraction", 0.2), split.get("seed", 0))
+        _, ds, _ = recorded_split(ds, split)
         source = "validation"
     samples = []
     for k, name in enumerate(ds.classes):

@@ -90,7 +90,8 @@ class Data:
         seed = self.seed + repeat
         train, val = train_val_split(ds, self.spec["val_fraction"], seed=seed, groups=groups)
         return train, val, {"val_fraction": self.spec["val_fraction"], "seed": seed,
-                            "duplicates_kept_together": True, "n_train": len(train),
+                            "duplicates_kept_together": True, "mirrors_kept_together": True,
+                            "n_train": len(train),
                             "n_val": len(val), "data": _source_name(self.spec)}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from minicnn.atomic import write_text
-from minicnn.data import align_classes, leak_free_split, load_bundled, load_data
+from minicnn.data import align_classes, load_bundled, load_data, recorded_split
 from minicnn.models import display_name
 from minicnn.training import evaluate
 from minicnn.training.inference import make_transform
@@ -47,7 +47,7 @@ def evaluation_data(meta, data=None):
         ds = load_data(source, meta["image_size"], meta["color"])
         name = source
     fraction, seed = info.get("val_fraction", 0.2), info.get("seed", meta.get("seed", 0))
-    _, val, _ = leak_free_split(ds, fraction, seed)
+    _, val, _ = recorded_split(ds, info, seed)
     val = align_classes(val, meta["classes"])
     return val, (f"the validation split of {name} ({fraction:.0%}, seed {seed}, {len(val)} "
                  f"images; not seen in training)")
