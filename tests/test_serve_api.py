@@ -238,3 +238,12 @@ def test_cli_prints_an_address_that_answers():
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_leakage_note_follows_the_recorded_split():
+    from minicnn.serve.card import SPLIT_CLEAN, SPLIT_NO_MIRRORS, SPLIT_UNKNOWN, split_note
+    assert split_note({}) == SPLIT_UNKNOWN
+    assert split_note({"duplicates_kept_together": True}) == SPLIT_NO_MIRRORS    # made before
+    assert split_note({"duplicates_kept_together": True,
+                       "mirrors_kept_together": True}) == SPLIT_CLEAN
+    assert "mirror" in SPLIT_NO_MIRRORS and "inflated" in SPLIT_NO_MIRRORS
