@@ -7,9 +7,10 @@
 2. Build the model: five conv-BN-ReLU-maxpool stages (the report's 64..512 filters), a 512-unit
    dense layer with dropout, the output layer. Most of its 5M weights sit in the first dense layer.
 3. fit(): standardise batches with the training set's statistics, augment the training batches,
-   warm the learning rate up for WARMUP epochs then follow a cosine, stop early if validation
-   accuracy stalls for PATIENCE epochs,
-   keep the best epoch by validation accuracy in runs/cnn5/.
+   warm the learning rate up for WARMUP epochs then follow a cosine, and keep the best epoch by
+   validation accuracy in runs/cnn5/. No early stopping: at the cosine's high learning rates the
+   validation accuracy swings by 10 points from epoch to epoch, and a patience of 5 stopped a
+   run at epoch 9 with 88% that reaches about 97% at epoch 20.
 4. Reload best.npz, as a user of the model would, and evaluate it on the validation split.
 Ctrl-C stops cleanly (checkpoint saved); run again with --resume to continue.
 """
@@ -32,7 +33,6 @@ WEIGHT_DECAY = 0.0           # decoupled (AdamW) weight decay; none needed with 
 WARMUP = 1                   # epochs of linear warm-up before the cosine
 WIDTH = 1.0                  # the report's 64..512 filters; 0.5 (32..256) reached 97.2%, 3x cheaper
 DROPOUT = 0.2                # after the hidden dense layer (0.5 with augmentation underfits)
-PATIENCE = 5                 # early stopping: epochs without a better validation accuracy
 AUGMENT = dict(flip=True, max_shift=0.1, max_rotate=0)     # random per training image
 
 
@@ -46,7 +46,7 @@ def main():
     model.summary()
     optimizer = minicnn.Adam(model, lr=args.lr, weight_decay=WEIGHT_DECAY)
     history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size,   # 3
-                  optimizer=optimizer, early_stopping=PATIENCE,
+                  optimizer=optimizer,
                   lr_schedule=cosine(args.lr, args.epochs, warmup=WARMUP),
                   augment=Augmenter(**AUGMENT, rng=args.seed), standardize="dataset",
                   out_dir=args.out, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
