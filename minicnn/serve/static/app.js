@@ -8,6 +8,14 @@ const nice = (c) => NAMES[c] || c;
 const pct = (p) => (100 * p).toFixed(p > 0.999 || p < 0.001 ? 2 : 1) + "%";
 const kb = (n) => (n < 1024 * 1024 ? (n / 1024).toFixed(1) + " KB" : (n / 1048576).toFixed(1) + " MB");
 
+function augmentations(a) {
+  // the Augmenter's recorded settings -> "flip, shift"; a custom callable is recorded as text
+  if (typeof a !== "object") return "custom";
+  const used = [["flip", a.flip], ["shift", a.max_shift], ["rotation", a.max_rotate],
+    ["zoom", a.max_zoom], ["contrast", a.max_contrast], ["brightness", a.max_brightness]];
+  return used.filter(([, on]) => on).map(([name]) => name).join(", ") || "none";
+}
+
 function el(tag, attrs = {}, text = "") {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
@@ -37,7 +45,8 @@ function renderCard(c) {
   if (s.n_train) {
     add("Split", `${s.n_train.toLocaleString("en")} training / ${s.n_val.toLocaleString("en")} validation ` +
       `(${Math.round(100 * s.val_fraction)}%, seed ${s.seed}` +
-      `${s.duplicates_kept_together ? ", duplicates kept on one side" : ""})`);
+      `${s.mirrors_kept_together ? ", duplicates and mirror images kept on one side"
+         : s.duplicates_kept_together ? ", duplicates kept on one side" : ""})`);
   }
   if (c.val_accuracy !== null) {
     const of = c.training && c.training.epochs ? ` of ${c.training.epochs}` : "";
@@ -45,7 +54,7 @@ function renderCard(c) {
   }
   const t = c.training;
   if (t) add("Training", `${t.optimizer}, ${t.lr_schedule || "constant"} schedule, batch ${t.batch_size}` +
-    (t.augment ? ", augmented (flip, shift)" : ""));
+    (t.augment ? `, augmented (${augmentations(t.augment)})` : ""));
   const box = $("#model-card");
   box.replaceChildren(dl, el("p", { class: "note" }, c.leakage_note), el("p", { class: "disclaimer" }, c.disclaimer));
 }
