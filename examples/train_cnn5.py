@@ -10,7 +10,7 @@
    warm the learning rate up for WARMUP epochs then follow a cosine, and keep the best epoch by
    validation accuracy in runs/cnn5/. No early stopping: at the cosine's high learning rates the
    validation accuracy swings by 10 points from epoch to epoch, and a patience of 5 stopped a
-   run at epoch 9 with 88% that reaches about 97% at epoch 20.
+   run at epoch 9 with 88.3% that reaches 96.0% at epoch 21.
 4. Reload best.npz, as a user of the model would, and evaluate it on the validation split.
 Ctrl-C stops cleanly (checkpoint saved); run again with --resume to continue.
 """
