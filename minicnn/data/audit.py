@@ -203,10 +203,11 @@ def audit(train_dir, test_dir=None, threshold=NEAR_THRESHOLD, workers=None):
                        [[int(i) for i in g] for g in members(pixel_ids)], undecodable)
 
 
-def _images_and_hashes(data):
+def _images_and_hashes(data, mirrored=False):
+    """(Dataset, hashes), and with ``mirrored`` the hashes of its images flipped left-right."""
     ds = load_folder(data) if isinstance(data, (str, os.PathLike)) else data
     gray = to_gray(ds.images)
-    return ds, phash(gray), mirror_hashes(gray)
+    return (ds, phash(gray)) + ((mirror_hashes(gray),) if mirrored else ())
 
 
 def leaked_test_mask(train, test, threshold=NEAR_THRESHOLD):
@@ -217,8 +218,8 @@ def leaked_test_mask(train, test, threshold=NEAR_THRESHOLD):
     the order of ``test`` (a Dataset's order, or load_folder's sorted order), so
     ``acc_clean = (pred == y)[~mask].mean()`` is the accuracy on images the model never saw.
     """
-    train_ds, train_hashes, _ = _images_and_hashes(train)
-    test_ds, test_hashes, test_mirrored = _images_and_hashes(test)
+    train_ds, train_hashes = _images_and_hashes(train)
+    test_ds, test_hashes, test_mirrored = _images_and_hashes(test, mirrored=True)
     train_pixels = {pixel_digest(im) for im in train_ds.images}
     exact = np.array([pixel_digest(im) in train_pixels for im in test_ds.images], dtype=bool)
     return (exact | has_near(test_hashes, train_hashes, threshold)

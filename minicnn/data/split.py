@@ -76,9 +76,13 @@ def leak_free_split(ds, val_fraction=0.2, seed=0, mirrors=True):
     """
     groups = duplicate_groups(ds, mirrors=mirrors)
     train, val = train_val_split(ds, val_fraction, seed=seed, groups=groups)
-    info = {"val_fraction": val_fraction, "seed": seed, "duplicates_kept_together": True,
+    return train, val, split_info(val_fraction, seed, train, val, mirrors)
+
+
+def split_info(val_fraction, seed, train, val, mirrors=True):
+    """The ``metadata["split"]`` record of a split made with ``duplicate_groups(ds, mirrors)``."""
+    return {"val_fraction": val_fraction, "seed": seed, "duplicates_kept_together": True,
             "mirrors_kept_together": bool(mirrors), "n_train": len(train), "n_val": len(val)}
-    return train, val, info
 
 
 def recorded_split(ds, info, seed=0):

@@ -25,7 +25,7 @@ import traceback
 import numpy as np
 
 from minicnn.data import Augmenter, load_bundled, load_data, split_indices, train_val_split
-from minicnn.data.split import duplicate_groups
+from minicnn.data.split import duplicate_groups, split_info
 from minicnn.models import KNOBS, build
 from minicnn.optim import make
 from minicnn.sweep import config as cfg
@@ -89,10 +89,8 @@ class Data:
         ds, groups = self.cache[image_size]
         seed = self.seed + repeat
         train, val = train_val_split(ds, self.spec["val_fraction"], seed=seed, groups=groups)
-        return train, val, {"val_fraction": self.spec["val_fraction"], "seed": seed,
-                            "duplicates_kept_together": True, "mirrors_kept_together": True,
-                            "n_train": len(train),
-                            "n_val": len(val), "data": _source_name(self.spec)}
+        return train, val, {**split_info(self.spec["val_fraction"], seed, train, val),
+                            "data": _source_name(self.spec)}
 
 
 def _source_name(spec):
