@@ -90,6 +90,9 @@ def register(subparsers):
     p.add_argument("--max-brightness", type=float, default=0.0, metavar="F",
                    help="--augment's largest brightness offset, in image standard deviations "
                         "(0: none)")
+    p.add_argument("--ema", type=float, metavar="DECAY",
+                   help="keep an exponential moving average of the weights (e.g. 0.999: about "
+                   "the last 1,000 steps), validate it and save it as best.npz")
     p.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
                    help="share of each class held out for validation (duplicates kept together)")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
@@ -142,6 +145,8 @@ def check_args(args):
               if getattr(args, k)]
     if extras and not args.augment:
         raise CLIError(f"{', '.join(extras)} take effect only with --augment; add it")
+    if args.ema is not None and not 0 < args.ema < 1:     # also refuses nan
+        raise CLIError(f"--ema takes a decay between 0 and 1 (e.g. 0.999), got {args.ema}")
     if not 0 < args.val_fraction < 1:       # also refuses nan
         raise CLIError(f"--val-fraction must lie between 0 and 1, got {args.val_fraction}")
 
@@ -190,7 +195,7 @@ def run(args):
                   augment=augment,
                   standardize=args.standardize, out_dir=out, seed=args.seed, resume=args.resume,
                   verbose=not args.quiet, metadata={"split": info, "recipe": recipe},
-                  overwrite=args.overwrite)
+                  overwrite=args.overwrite, ema=args.ema)
     if history.stop_reason == "interrupted":
         return 130                             # fit printed where the checkpoint is
     if history.stop_reason in ("non_finite_loss", "diverged"):

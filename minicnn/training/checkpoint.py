@@ -2,8 +2,10 @@
 
 ``fit(..., out_dir="runs/mini_resnet")`` keeps three files there:
 
-    best.npz       the weights with the best validation accuracy so far (use this one)
-    last.npz       the latest weights + optimizer state (``extra/optimizer/...``), for resuming
+    best.npz       the weights with the best validation accuracy so far (use this one; with
+                   ``fit(ema=...)``, the weight average that was validated)
+    last.npz       the latest weights + optimizer state (``extra/optimizer/...``) and, with
+                   ``fit(ema=...)``, the weight average (``extra/ema/...``), for resuming
     history.json   the per-epoch numbers (see ``History``)
 
 Both .npz files are ordinary minicnn model files (``minicnn.load(path)``) written atomically
@@ -27,6 +29,7 @@ import numpy as np
 from minicnn.serialization import load, load_arrays, load_weights
 
 OPTIMIZER_PREFIX = "optimizer/"
+EMA_PREFIX = "ema/"
 BEST, LAST, HISTORY = "best.npz", "last.npz", "history.json"
 
 
@@ -47,15 +50,17 @@ def _model_then_path(first, second, name):
     return first, second
 
 
-def save_checkpoint(model, path, metadata=None, optimizer=None):
-    """Write ``model``, ``metadata`` and the optimizer state (if given) atomically to ``path``."""
+def save_checkpoint(model, path, metadata=None, optimizer=None, ema=None):
+    """Write ``model``, ``metadata`` and the optimizer state and weight average (``WeightEMA``),
+    if given, atomically to ``path``."""
     model, path = _model_then_path(model, path, "save_checkpoint")
     if not all_finite(model):
         raise FloatingPointError(f"refusing to write {path}: the model has non-finite weights")
-    extra = None
-    if optimizer is not None:
-        extra = {OPTIMIZER_PREFIX + k: np.asarray(v) for k, v in optimizer.state_dict().items()}
-    model.save(os.fspath(path), metadata=metadata, extra_arrays=extra)
+    extra = {}
+    for prefix, part in ((OPTIMIZER_PREFIX, optimizer), (EMA_PREFIX, ema)):
+        if part is not None:
+            extra.update({prefix + k: np.asarray(v) for k, v in part.state_dict().items()})
+    model.save(os.fspath(path), metadata=metadata, extra_arrays=extra or None)
 
 
 def load_checkpoint(path):
@@ -69,8 +74,9 @@ def load_checkpoint(path):
     return load(path)
 
 
-def restore(model, path, optimizer=None):
-    """Load the weights at ``path`` into ``model`` and the optimizer state into ``optimizer``.
+def restore(model, path, optimizer=None, ema=None):
+    """Load the weights at ``path`` into ``model``, the optimizer state into ``optimizer`` and
+    the weight average into ``ema`` (a ``WeightEMA``), when given.
 
     Returns the checkpoint metadata.
 
@@ -81,31 +87,35 @@ def restore(model, path, optimizer=None):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"cannot resume: {path} does not exist (train without resume first)")
     metadata = load_weights(model, path)
-    if optimizer is not None:
-        prefix = "extra/" + OPTIMIZER_PREFIX
-        state = {k[len(prefix):]: v for k, v in load_arrays(path).items() if k.startswith(prefix)}
+    arrays = load_arrays(path) if optimizer is not None or ema is not None else {}
+    for prefix, part, what in ((OPTIMIZER_PREFIX, optimizer, "optimizer state"),
+                               (EMA_PREFIX, ema, "weight average (ema)")):
+        if part is None:
+            continue
+        prefix = "extra/" + prefix
+        state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         if not state:
-            raise ValueError(f"cannot resume from {path}: it holds no optimizer state "
-                             f"(resume from a last.npz written by fit)")
-        state = {k: (v.item() if v.ndim == 0 else v) for k, v in state.items()}
-        optimizer.load_state_dict(state)
+            raise ValueError(f"cannot resume from {path}: it holds no {what} "
+                             f"(resume from a last.npz written by fit with the same settings)")
+        part.load_state_dict({k: (v.item() if v.ndim == 0 else v) for k, v in state.items()})
     return metadata
 
 
-def snapshot(model, optimizer=None):
-    """An in-memory copy of every parameter and buffer, and of the optimizer state if given
-    (to roll back an interrupted or diverged epoch)."""
+def snapshot(model, optimizer=None, ema=None):
+    """An in-memory copy of every parameter and buffer, and of the optimizer state and weight
+    average if given (to roll back an interrupted or diverged epoch)."""
     arrays = {k: v.copy() for k, v in {**model.params, **model.buffers}.items()}
-    return arrays, (optimizer.state_dict() if optimizer is not None else None)
+    return arrays, *(None if part is None else part.state_dict() for part in (optimizer, ema))
 
 
-def rollback(model, saved, optimizer=None):
-    """Copy a ``snapshot`` back into the model's own arrays (in place) and the optimizer."""
-    arrays, state = saved
+def rollback(model, saved, optimizer=None, ema=None):
+    """Copy a ``snapshot`` back into the model's own arrays (in place), the optimizer and ema."""
+    arrays, *states = saved
     for k, v in {**model.params, **model.buffers}.items():
         v[...] = arrays[k]
-    if optimizer is not None and state is not None:
-        optimizer.load_state_dict(state)
+    for part, state in zip((optimizer, ema), states):
+        if part is not None and state is not None:
+            part.load_state_dict(state)
 
 
 def prepare_out_dir(out_dir, overwrite=False):
@@ -141,8 +151,8 @@ RESUME_MUST_MATCH = {"classes": "classes", "input_shape": "input shape", "seed":
 
 
 def check_resume(saved, current, path):
-    """Refuse to resume from ``saved`` metadata when data, classes, shape, seed or batch size
-    differ from this run's (``current``): the run would silently continue on something else."""
+    """Refuse to resume from ``saved`` metadata when data, classes, shape, seed, batch size or
+    weight averaging differ from this run's (``current``): the run would silently continue on something else."""
     diffs = [f"{what} ({saved[k]!r} then, {current.get(k)!r} now)"
              if k in ("classes", "input_shape", "seed") else what
              for k, what in RESUME_MUST_MATCH.items()
@@ -150,6 +160,9 @@ def check_resume(saved, current, path):
     old_bs = (saved.get("training") or {}).get("batch_size")
     if old_bs is not None and old_bs != current["training"]["batch_size"]:
         diffs.append(f"batch size ({old_bs} then, {current['training']['batch_size']} now)")
+    old_ema, new_ema = ((m.get("training") or {}).get("ema") for m in (saved, current))
+    if old_ema != new_ema:
+        diffs.append(f"weight averaging (ema {old_ema} then, {new_ema} now)")
     if diffs:
         raise ValueError(f"cannot resume from {path}: this run differs in {'; '.join(diffs)}. "
                          f"Resume with the same data and settings, or start a new run elsewhere")

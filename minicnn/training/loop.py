@@ -11,6 +11,9 @@ One epoch, written out (this is all of it; ``training/run.py`` holds the bookkee
         optimizer.step()                              # updates model.params in place
     val_loss, val_acc = evaluate on the validation set (inference mode, no augmentation)
 
+With ``ema=0.999`` an exponential moving average of the weights moves after every
+``optimizer.step()``, and validation (and best.npz) use the average (``training/averaging.py``).
+
 Reproducible: at the start of epoch e every random source -- the shuffling, the augmenter, each
 Dropout layer's generator -- is reseeded from (seed, e). So the same seed and data give the same
 numbers, and a resumed run continues exactly as an uninterrupted one would have.
@@ -40,7 +43,7 @@ from minicnn.training.run import NonFinite, Run
 
 def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_schedule=None,
         early_stopping=None, augment=None, standardize="dataset", out_dir=None, seed=0,
-        resume=False, verbose=True, callbacks=(), metadata=None, overwrite=False):
+        resume=False, verbose=True, callbacks=(), metadata=None, overwrite=False, ema=None):
     """Train ``model`` on ``train`` for ``epochs`` epochs; return a ``History``.
 
     train, val:     Datasets (uint8 images) or (images, labels) pairs; float images are used as is.
@@ -54,23 +57,29 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
     resume:         continue from out_dir/last.npz (weights, optimizer state, history, epoch).
     overwrite:      replace a run already in out_dir (otherwise that is an error).
     callbacks:      ``Callback`` objects; metadata: extra checkpoint metadata (e.g. the split).
+    ema:            None, or a decay such as 0.999: keep an exponential moving average of the
+                    weights (``training.averaging``), validate it, save it as best.npz and
+                    return the model holding it. last.npz holds the weights being trained.
     Best = highest val_accuracy (training accuracy when there is no validation data).
     """
     run = Run(model, train, val, epochs, batch_size, optimizer, lr_schedule, early_stopping,
-              augment, standardize, out_dir, seed, resume, overwrite, verbose, callbacks, metadata)
+              augment, standardize, out_dir, seed, resume, overwrite, verbose, callbacks, metadata,
+              ema)
     with run.guarded():                        # Ctrl-C, NaN, divergence: back to the last epoch
         for epoch, rng in run.epochs():        # every random source reseeded from (seed, epoch)
             with run.progress_bar(epoch) as bar:
                 loss, acc = train_epoch(model, run.optimizer, run.x, run.y, run.transform,
-                                        augment, batch_size, rng, bar, callbacks)
+                                        augment, batch_size, rng, bar, callbacks, run.ema)
             val_loss, val_acc = run.validate()
             if run.end_epoch(epoch, loss, acc, val_loss, val_acc):   # checkpoints; early stop
                 break
     return run.finish()
 
 
-def train_epoch(model, optimizer, x, y, transform, augment, batch_size, rng, bar, callbacks=()):
-    """One pass over the training set in shuffled batches; returns (mean loss, accuracy)."""
+def train_epoch(model, optimizer, x, y, transform, augment, batch_size, rng, bar, callbacks=(),
+                ema=None):
+    """One pass over the training set in shuffled batches; returns (mean loss, accuracy).
+    ``ema`` (a ``WeightEMA``), when given, moves its average after every step."""
     total_loss, correct, seen = 0.0, 0, 0
     for b, (xb, yb) in enumerate(iterate_batches(x, y, batch_size, shuffle=True, rng=rng)):
         xb = transform(xb)
@@ -83,6 +92,8 @@ def train_epoch(model, optimizer, x, y, transform, augment, batch_size, rng, bar
         with free_after_backward():                                     # activations go as it runs
             model.backward(dlogits)
         optimizer.step()
+        if ema is not None:
+            ema.update()
         total_loss += float(loss) * len(yb)
         correct += int((logits.argmax(axis=1) == yb).sum())
         seen += len(yb)

@@ -13,7 +13,8 @@
                         loss, the model and optimizer go back to the end of the last complete
                         epoch (what last.npz holds), so a resumed run continues exactly; the
                         first layer's input-gradient flag is restored however the epochs end
-    run.finish()        writes history.json, sets model.metadata, returns the History
+    run.finish()        writes history.json, sets model.metadata, returns the History (with
+                        ``ema``, the model keeps the averaged weights: those it validated)
 """
 import contextlib
 import math
@@ -28,6 +29,7 @@ from minicnn.layers import no_grad
 from minicnn.losses import softmax_cross_entropy
 from minicnn.optim import Adam
 from minicnn.training import checkpoint as ckpt
+from minicnn.training.averaging import WeightEMA
 from minicnn.training.history import History, format_epoch
 from minicnn.training.inference import logits_in_batches, make_transform
 from minicnn.training.schedules import get_schedule
@@ -89,6 +91,15 @@ def _standardizer(standardize, images):
     return Standardizer(mode=standardize).fit(images)
 
 
+def _weight_ema(model, ema):
+    """None, a decay (-> a new ``WeightEMA``) or a ``WeightEMA`` of this very model."""
+    if ema is None or isinstance(ema, WeightEMA):
+        if ema is not None and ema.model is not model:
+            raise ValueError("ema: this WeightEMA averages another model's weights")
+        return ema
+    return WeightEMA(model, ema)
+
+
 def _best_so_far(history):
     """(best score, epochs since it) from a History: the score is val_accuracy, else accuracy."""
     h = history.history
@@ -104,7 +115,7 @@ class Run:
 
     def __init__(self, model, train, val, epochs, batch_size, optimizer, lr_schedule,
                  early_stopping, augment, standardize, out_dir, seed, resume, overwrite, verbose,
-                 callbacks, metadata):
+                 callbacks, metadata, ema=None):
         self.x, self.y, info = unpack(train, "train")
         self.xv, self.yv, _ = unpack(val, "val") if val is not None else (None, None, None)
         if getattr(model, "input_shape", None) and tuple(model.input_shape) != self.x.shape[1:]:
@@ -113,6 +124,7 @@ class Run:
         if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 1):
             raise ValueError(f"early_stopping must be None or a patience >= 1, got {early_stopping!r}")
         self.model, self.optimizer = model, optimizer or Adam(model, lr=1e-3)
+        self.ema = _weight_ema(model, ema)
         self.epochs_total, self.batch_size, self.augment = epochs, batch_size, augment
         self.early_stopping, self.seed, self.callbacks = early_stopping, seed, callbacks
         self.out_dir = None if out_dir is None else os.fspath(out_dir)
@@ -130,7 +142,8 @@ class Run:
         if self.meta.get("loss_limit") is None:            # a resumed run keeps its limit
             self.meta["loss_limit"] = self._loss_limit()
         self.loss_limit = self.meta["loss_limit"]
-        self.good = ckpt.snapshot(model, self.optimizer)   # what an interrupted epoch returns to
+        self.good = ckpt.snapshot(model, self.optimizer, self.ema)  # where an interrupted epoch
+        #                                                           returns to
         if not resume and self.out_dir is not None:
             self._save(self.history, best=False)           # epoch 0: even epoch 1 can resume
         self.best, self.stale = _best_so_far(self.history)
@@ -150,7 +163,8 @@ class Run:
                               "optimizer": type(self.optimizer).__name__, "lr_schedule": schedule,
                               "augment": None if aug is None else (aug.get_config() if hasattr(
                                   aug, "get_config") else repr(aug)),
-                              "early_stopping": self.early_stopping})
+                              "early_stopping": self.early_stopping,
+                              "ema": None if self.ema is None else self.ema.decay})
         return meta
 
     def _resume(self, std):
@@ -162,7 +176,7 @@ class Run:
             raise FileNotFoundError(f"cannot resume: {path} does not exist "
                                     f"(train without resume first)")
         ckpt.check_resume(ckpt.load_checkpoint(path).metadata, self.meta, path)
-        saved = ckpt.restore(self.model, path, self.optimizer)
+        saved = ckpt.restore(self.model, path, self.optimizer, self.ema)
         self.history = History.from_dict(saved.get("history") or {})
         self.meta["loss_limit"] = saved.get("loss_limit")
         if saved.get("preprocessing") and std is not None:
@@ -211,7 +225,8 @@ class Run:
         """(val_loss, val_accuracy) in inference mode, or (None, None) without validation data."""
         if self.xv is None:
             return None, None
-        logits = logits_in_batches(self.model, self.xv, self.transform, self.batch_size)
+        with self.averaged():
+            logits = logits_in_batches(self.model, self.xv, self.transform, self.batch_size)
         loss = float(softmax_cross_entropy(logits, self.yv)[0])
         if not math.isfinite(loss):
             raise NonFinite(f"the validation loss became {loss}")
@@ -233,7 +248,7 @@ class Run:
             self.meta.update(epoch=epoch, val_accuracy=val_acc)
             self._save(history, best=improved)
         # only now is the epoch complete: an interruption before this line returns to epoch - 1
-        self.history, self.good = history, ckpt.snapshot(self.model, self.optimizer)
+        self.history, self.good = history, ckpt.snapshot(self.model, self.optimizer, self.ema)
         self.best, self.stale = (score, 0) if improved else (self.best, self.stale + 1)
         self.say(format_epoch(epoch, self.epochs_total, logs) + ("  *" if improved else ""),
                  flush=True)
@@ -247,13 +262,18 @@ class Run:
             return True
         return False
 
+    def averaged(self):
+        """A context in which the model holds the weight average (when training keeps one)."""
+        return contextlib.nullcontext() if self.ema is None else self.ema.applied()
+
     def _save(self, history, best):
         """last.npz (+ optimizer state and history), best.npz if asked, and history.json."""
         meta = {**self.meta, "epoch": history.epochs}
         if best:
-            ckpt.save_checkpoint(self.model, os.path.join(self.out_dir, ckpt.BEST), meta)
+            with self.averaged():                              # what was validated
+                ckpt.save_checkpoint(self.model, os.path.join(self.out_dir, ckpt.BEST), meta)
         ckpt.save_checkpoint(self.model, os.path.join(self.out_dir, ckpt.LAST),
-                             {**meta, "history": history.to_dict()}, self.optimizer)
+                             {**meta, "history": history.to_dict()}, self.optimizer, self.ema)
         history.to_json(os.path.join(self.out_dir, ckpt.HISTORY))
 
     # ---- faults and the end ----------------------------------------------------------------
@@ -275,12 +295,12 @@ class Run:
         try:
             yield self
         except KeyboardInterrupt:
-            ckpt.rollback(self.model, self.good, self.optimizer)
+            ckpt.rollback(self.model, self.good, self.optimizer, self.ema)
             self._stop("interrupted", f"interrupted during epoch {self.epoch}; the model is back "
                        f"at the end of epoch {self.history.epochs}" + saved.format(
                            self.history.epochs) + (" (resume to continue)" if saved else ""))
         except (NonFinite, Diverged) as e:
-            ckpt.rollback(self.model, self.good, self.optimizer)
+            ckpt.rollback(self.model, self.good, self.optimizer, self.ema)
             self._stop("non_finite_loss" if isinstance(e, NonFinite) else "diverged",
                        f"stopped in epoch {self.epoch}: {e}; the model was rolled back to the "
                        f"end of epoch {self.history.epochs}" + saved.format(self.history.epochs)
@@ -295,5 +315,7 @@ class Run:
             print(self.history.message, file=sys.stderr, flush=True)
         if self.out_dir is not None:
             self.history.to_json(os.path.join(self.out_dir, ckpt.HISTORY))
+        if self.ema is not None:
+            self.ema.copy_to()                 # the model leaves with the weights validated
         self.model.metadata = {**self.meta, "epoch": self.history.epochs}
         return self.history
