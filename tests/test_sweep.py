@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from helpers import need
+import minicnn
 from minicnn.cli import main
 from minicnn.sweep import check_config, load_config, markdown_table, aggregate, read_results
 from minicnn.sweep import run_sweep
@@ -64,6 +65,16 @@ def test_grid_runs_every_configuration_and_repeat(folder, tmp_path):
     summary = (tmp_path / "s" / "summary.md").read_text()
     assert summary.count("\n| ") == 1 + 4                     # header + one row per configuration
     assert (tmp_path / "s" / "summary.png").stat().st_size > 0
+
+
+def test_weight_averaging_is_a_trial_setting(folder, tmp_path):
+    records = run_sweep(_config(folder, repeats=1, space={"ema": [None, 0.9]}), tmp_path / "s",
+                        log=lambda _: None)
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    saved = [minicnn.load(tmp_path / "s" / r["run_dir"] / "last.npz").metadata["training"]["ema"]
+             for r in records]
+    assert saved == [r["point"]["ema"] for r in records] and sorted(map(str, saved)) == [
+        "0.9", "None"]
 
 
 def test_one_at_a_time_is_the_baseline_then_one_knob_each():
