@@ -99,3 +99,18 @@ class WeightEMA:
         for k, a in self.average.items():
             a[...] = d[AVERAGE + k]
         self.t, self.decay = int(d["t"]), check_decay(float(d["decay"]))
+
+
+def weight_ema(model, ema):
+    """``fit``'s ema argument -> None, a new ``WeightEMA`` (from a decay) or the given one,
+    which must average this very model."""
+    if ema is None or isinstance(ema, WeightEMA):
+        if ema is not None and ema.model is not model:
+            raise ValueError("ema: this WeightEMA averages another model's weights")
+        return ema
+    return WeightEMA(model, ema)
+
+
+def averaged(ema):
+    """A context in which the model holds ``ema``'s average; nothing happens when ema is None."""
+    return contextlib.nullcontext() if ema is None else ema.applied()

@@ -44,6 +44,15 @@ class History:
             return None
         return acc.index(max(acc)) + 1
 
+    def best_so_far(self):
+        """(best score, epochs since it): the score is val_accuracy, else training accuracy."""
+        h = self.history
+        scores = h["val_accuracy"] if any(a is not None for a in h["val_accuracy"]) else h["accuracy"]
+        if not scores:
+            return -math.inf, 0
+        best_i = max(range(len(scores)), key=lambda i: (scores[i], -i))   # ties: the earliest
+        return scores[best_i], len(scores) - 1 - best_i
+
     def to_dict(self):
         return {"history": self.history, "stop_reason": self.stop_reason, "message": self.message}
 

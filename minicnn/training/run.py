@@ -13,8 +13,7 @@
                         loss, the model and optimizer go back to the end of the last complete
                         epoch (what last.npz holds), so a resumed run continues exactly; the
                         first layer's input-gradient flag is restored however the epochs end
-    run.finish()        writes history.json, sets model.metadata, returns the History (with
-                        ``ema``, the model keeps the averaged weights: those it validated)
+    run.finish()        writes history.json, sets model.metadata, returns the History
 """
 import contextlib
 import math
@@ -29,7 +28,7 @@ from minicnn.layers import no_grad
 from minicnn.losses import softmax_cross_entropy
 from minicnn.optim import Adam
 from minicnn.training import checkpoint as ckpt
-from minicnn.training.averaging import WeightEMA
+from minicnn.training.averaging import averaged, weight_ema
 from minicnn.training.history import History, format_epoch
 from minicnn.training.inference import logits_in_batches, make_transform
 from minicnn.training.schedules import get_schedule
@@ -91,25 +90,6 @@ def _standardizer(standardize, images):
     return Standardizer(mode=standardize).fit(images)
 
 
-def _weight_ema(model, ema):
-    """None, a decay (-> a new ``WeightEMA``) or a ``WeightEMA`` of this very model."""
-    if ema is None or isinstance(ema, WeightEMA):
-        if ema is not None and ema.model is not model:
-            raise ValueError("ema: this WeightEMA averages another model's weights")
-        return ema
-    return WeightEMA(model, ema)
-
-
-def _best_so_far(history):
-    """(best score, epochs since it) from a History: the score is val_accuracy, else accuracy."""
-    h = history.history
-    scores = h["val_accuracy"] if any(a is not None for a in h["val_accuracy"]) else h["accuracy"]
-    if not scores:
-        return -np.inf, 0
-    best_i = int(np.argmax(scores))
-    return scores[best_i], len(scores) - 1 - best_i
-
-
 class Run:
     """One call of ``fit``: its data, settings, state on disk and in memory (see the module doc)."""
 
@@ -124,7 +104,7 @@ class Run:
         if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 1):
             raise ValueError(f"early_stopping must be None or a patience >= 1, got {early_stopping!r}")
         self.model, self.optimizer = model, optimizer or Adam(model, lr=1e-3)
-        self.ema = _weight_ema(model, ema)
+        self.ema = weight_ema(model, ema)
         self.epochs_total, self.batch_size, self.augment = epochs, batch_size, augment
         self.early_stopping, self.seed, self.callbacks = early_stopping, seed, callbacks
         self.out_dir = None if out_dir is None else os.fspath(out_dir)
@@ -142,11 +122,10 @@ class Run:
         if self.meta.get("loss_limit") is None:            # a resumed run keeps its limit
             self.meta["loss_limit"] = self._loss_limit()
         self.loss_limit = self.meta["loss_limit"]
-        self.good = ckpt.snapshot(model, self.optimizer, self.ema)  # where an interrupted epoch
-        #                                                           returns to
+        self.good = ckpt.snapshot(model, self.optimizer, self.ema)  # for an interrupted epoch
         if not resume and self.out_dir is not None:
             self._save(self.history, best=False)           # epoch 0: even epoch 1 can resume
-        self.best, self.stale = _best_so_far(self.history)
+        self.best, self.stale = self.history.best_so_far()
 
     def _metadata(self, info, metadata, std, lr_schedule):
         """The checkpoint metadata: how the model was built, what it expects, how it was trained."""
@@ -225,7 +204,7 @@ class Run:
         """(val_loss, val_accuracy) in inference mode, or (None, None) without validation data."""
         if self.xv is None:
             return None, None
-        with self.averaged():
+        with averaged(self.ema):
             logits = logits_in_batches(self.model, self.xv, self.transform, self.batch_size)
         loss = float(softmax_cross_entropy(logits, self.yv)[0])
         if not math.isfinite(loss):
@@ -262,15 +241,11 @@ class Run:
             return True
         return False
 
-    def averaged(self):
-        """A context in which the model holds the weight average (when training keeps one)."""
-        return contextlib.nullcontext() if self.ema is None else self.ema.applied()
-
     def _save(self, history, best):
         """last.npz (+ optimizer state and history), best.npz if asked, and history.json."""
         meta = {**self.meta, "epoch": history.epochs}
         if best:
-            with self.averaged():                              # what was validated
+            with averaged(self.ema):                              # the weights validated
                 ckpt.save_checkpoint(self.model, os.path.join(self.out_dir, ckpt.BEST), meta)
         ckpt.save_checkpoint(self.model, os.path.join(self.out_dir, ckpt.LAST),
                              {**meta, "history": history.to_dict()}, self.optimizer, self.ema)
@@ -316,6 +291,6 @@ class Run:
         if self.out_dir is not None:
             self.history.to_json(os.path.join(self.out_dir, ckpt.HISTORY))
         if self.ema is not None:
-            self.ema.copy_to()                 # the model leaves with the weights validated
+            self.ema.copy_to()                 # with ema the model leaves with the weights validated
         self.model.metadata = {**self.meta, "epoch": self.history.epochs}
         return self.history
