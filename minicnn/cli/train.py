@@ -94,7 +94,9 @@ def register(subparsers):
                    help="keep an exponential moving average of the weights (e.g. 0.999: about "
                    "the last 1,000 steps), validate it and save it as best.npz")
     p.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
-                   help="share of each class held out for validation (duplicates kept together)")
+                   help="share of each class held out for validation (duplicates kept "
+                   "together); 0: train on every image, with no validation (a final model, once "
+                   "validation has chosen the recipe)")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop after this many epochs without a better validation accuracy "
                    "(default: train all epochs)")
@@ -147,8 +149,8 @@ def check_args(args):
         raise CLIError(f"{', '.join(extras)} take effect only with --augment; add it")
     if args.ema is not None and not 0 < args.ema < 1:     # also refuses nan
         raise CLIError(f"--ema takes a decay between 0 and 1 (e.g. 0.999), got {args.ema}")
-    if not 0 < args.val_fraction < 1:       # also refuses nan
-        raise CLIError(f"--val-fraction must lie between 0 and 1, got {args.val_fraction}")
+    if not 0 <= args.val_fraction < 1:      # also refuses nan
+        raise CLIError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
 
 
 def run(args):
@@ -167,10 +169,11 @@ def run(args):
     if not args.resume:
         prepare_out_dir(out, args.overwrite)   # before loading data: a bad --out fails at once
     ds = load_dataset(args)
-    from minicnn.data import leak_free_split  # lazy: keeps `minicnn --help` quick
+    from minicnn.data import leak_free_split, no_split  # lazy: keeps `minicnn --help` quick
     split_seed = args.seed if args.split_seed is None else args.split_seed
-    train, val, info = leak_free_split(ds, args.val_fraction, split_seed)
-    if len(val) == 0 or len(train) == 0:
+    train, val, info = (leak_free_split(ds, args.val_fraction, split_seed) if args.val_fraction
+                        else no_split(ds, split_seed))
+    if val is not None and (len(val) == 0 or len(train) == 0):
         raise CLIError(f"the {'validation' if len(val) == 0 else 'training'} split is empty: "
                        f"{len(ds)} images in {len(ds.classes)} classes with --val-fraction "
                        f"{args.val_fraction}; give more images per class")
@@ -205,4 +208,7 @@ def run(args):
         print(f"best checkpoint: {os.path.join(out, 'best.npz')} (val_acc "
               f"{history.history['val_accuracy'][best - 1]:.4f} at epoch {best}); last: "
               f"{os.path.join(out, 'last.npz')}; history: {os.path.join(out, 'history.json')}")
+    elif val is None:
+        print(f"trained on all {len(train)} images, with no validation: the final model is "
+              f"{os.path.join(out, 'last.npz')} (best.npz: the epoch of best training accuracy)")
     return 0

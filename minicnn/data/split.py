@@ -85,13 +85,24 @@ def split_info(val_fraction, seed, train, val, mirrors=True):
             "mirrors_kept_together": bool(mirrors), "n_train": len(train), "n_val": len(val)}
 
 
+def no_split(ds, seed=0):
+    """(ds, None, info): every image for training, none held out (``minicnn train
+    --val-fraction 0``, for a final model once validation has chosen the recipe)."""
+    return ds, None, {"val_fraction": 0.0, "seed": seed, "n_train": len(ds), "n_val": 0}
+
+
 def recorded_split(ds, info, seed=0):
     """The split a checkpoint's ``metadata["split"]`` (``info``) describes: (train, val, info).
 
     Splits recorded before mirror copies counted as duplicates (no ``mirrors_kept_together``)
     are rebuilt the way they were made, so an older checkpoint is scored on its own validation
-    images, never on images it trained on. ``seed``: used when ``info`` records none.
+    images, never on images it trained on. ``seed``: used when ``info`` records none. A model
+    trained on every image (``val_fraction`` 0) has no validation split: ValueError.
     """
+    if info.get("val_fraction", 0.2) == 0:
+        raise ValueError(f"this checkpoint was trained on all {info.get('n_train', 'the')} images "
+                         f"of its data (--val-fraction 0): it has no validation split; score it "
+                         f"on images it did not train on (e.g. the Testing split)")
     return leak_free_split(ds, info.get("val_fraction", 0.2), info.get("seed", seed),
                            mirrors=bool(info.get("mirrors_kept_together", False)))
 

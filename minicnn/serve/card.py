@@ -29,12 +29,18 @@ SPLIT_NO_MIRRORS = ("This model's validation split kept exact and near duplicate
                     "not mirror images (it was made before they were looked for): many of its "
                     "validation images have their mirror image in training, so its validation "
                     "accuracy is inflated, by about 1.5 points for the shipped models.")
+SPLIT_NONE = ("This model was trained on every image of its data, with no validation split: it "
+              "has no validation accuracy of its own. Its recipe was chosen on the validation "
+              "split of earlier runs; only images it never saw (the official Testing split) can "
+              "score it.")
 SPLIT_UNKNOWN = ("This checkpoint does not record that its split kept duplicates together: its "
                  "validation accuracy may be inflated by copies of training images.")
 
 
 def split_note(split):
     """What a checkpoint's recorded split (``metadata["split"]``) says about its leakage."""
+    if split.get("val_fraction", 0.2) == 0:
+        return SPLIT_NONE
     if not split.get("duplicates_kept_together"):
         return SPLIT_UNKNOWN
     return SPLIT_CLEAN if split.get("mirrors_kept_together") else SPLIT_NO_MIRRORS
@@ -53,7 +59,7 @@ def _validation(meta):
         return float(meta["val_accuracy"]), meta.get("epoch")
     hist = (meta.get("history") or {}).get("history", meta.get("history") or {})
     accs = hist.get("val_accuracy") if isinstance(hist, dict) else None
-    if accs:
+    if accs and None not in accs:
         best = int(np.argmax(accs))
         return float(accs[best]), best + 1
     return None, None
@@ -106,7 +112,8 @@ def sample_scans(meta, classes):
     """
     ds = load_bundled()
     split, source = meta.get("split") or {}, "bundled"
-    if split.get("data") == "bundled" and split.get("duplicates_kept_together"):
+    if (split.get("data") == "bundled" and split.get("duplicates_kept_together")
+            and split.get("val_fraction", 0.2) > 0):
         _, ds, _ = recorded_split(ds, split)
         source = "validation"
     samples = []

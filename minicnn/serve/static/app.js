@@ -42,7 +42,9 @@ function renderCard(c) {
   add("Classes", c.classes.map(nice).join(", "));
   add("Trained on", c.data);
   const s = c.split || {};
-  if (s.n_train) {
+  if (s.n_train && !s.n_val) {
+    add("Split", `all ${s.n_train.toLocaleString("en")} images for training, none held out for validation`);
+  } else if (s.n_train) {
     add("Split", `${s.n_train.toLocaleString("en")} training / ${s.n_val.toLocaleString("en")} validation ` +
       `(${Math.round(100 * s.val_fraction)}%, seed ${s.seed}` +
       `${s.mirrors_kept_together ? ", duplicates and mirror images kept on one side"
@@ -54,7 +56,8 @@ function renderCard(c) {
   }
   const t = c.training;
   if (t) add("Training", `${t.optimizer}, ${t.lr_schedule || "constant"} schedule, batch ${t.batch_size}` +
-    (t.augment ? `, augmented (${augmentations(t.augment)})` : ""));
+    (t.augment ? `, augmented (${augmentations(t.augment)})` : "") +
+    (t.ema ? `, moving average of the weights (decay ${t.ema})` : ""));
   const box = $("#model-card");
   box.replaceChildren(dl, el("p", { class: "note" }, c.leakage_note), el("p", { class: "disclaimer" }, c.disclaimer));
 }
