@@ -34,7 +34,7 @@ DEFAULT = [os.path.join(ROOT, "docs", "checkpoints", m, "best.npz")
 
 def label(model):
     """'cnn5', or 'cnn5 (filters 32-256, stride 2)' for knobs that differ from the defaults (and
-    the training seed when it is not 0: two runs of one recipe)."""
+    the training seed when it is not 0, and the weight average's decay: runs of one recipe)."""
     arch = model.metadata["architecture"]
     default = models.build(arch["name"], arch["input_shape"], arch["num_classes"]).metadata
     changed = [k for k in models.KNOBS if k in arch and arch[k] != default["architecture"].get(k)]
@@ -43,6 +43,8 @@ def label(model):
     size = arch["input_shape"][-1]
     text += [f"{size}x{size}"] if size != 64 else []
     text += [f"seed {model.metadata['seed']}"] if model.metadata.get("seed") not in (None, 0) else []
+    ema = (model.metadata.get("training") or {}).get("ema")
+    text += [f"ema {ema}"] if ema else []
     return arch["name"] + (f" ({', '.join(text)})" if text else "")
 
 
