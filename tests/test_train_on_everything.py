@@ -5,6 +5,8 @@ out; the command says which file is the final model; whatever needs a validation
 report, ``recorded_split``) says in one line that this checkpoint has none instead of scoring it
 on images it trained on; the model card says so too; fractions outside [0, 1) are refused.
 """
+import os
+
 import pytest
 
 import minicnn
@@ -77,3 +79,18 @@ def test_fractions_outside_zero_to_one_are_refused(bad, tmp_path, capsys):
     code = main(["train", "--model", "cnn5", "--val-fraction", bad, "--out", str(tmp_path / "r")])
     assert code != 0 and "--val-fraction must lie in [0, 1)" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+CHECKPOINTS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "checkpoints")
+FINAL = sorted(d for d in os.listdir(CHECKPOINTS) if d.endswith("_all"))
+
+
+def test_the_shipped_final_models_saw_every_image_and_ran_every_epoch():
+    assert len(FINAL) >= 2
+    for name in FINAL:
+        meta = minicnn.load(os.path.join(CHECKPOINTS, name, "best.npz")).metadata
+        assert meta["split"]["n_val"] == 0 and meta["split"]["val_fraction"] == 0, name
+        assert meta["train_data"]["n"] == meta["split"]["n_train"] == 5708, name
+        assert meta["epoch"] == meta["training"]["epochs"], name       # the final epoch
+        twin = name[:-len("_all")]
+        assert os.path.isfile(os.path.join(CHECKPOINTS, twin, "best.npz")), name
