@@ -63,9 +63,9 @@ class WeightEMA:
             a = self.average[k]
             a += (1 - d) * (p - a)               # = d * a + (1 - d) * p
 
-    def copy_to(self, arrays=None):
-        """Write the average into the model's arrays (or into ``arrays``, a dict like ``live``)."""
-        for k, a in (arrays or self.live).items():
+    def copy_to(self):
+        """Write the average into the model's own arrays (in place, as an optimizer would)."""
+        for k, a in self.live.items():
             a[...] = self.average[k]
 
     @contextlib.contextmanager
