@@ -12,8 +12,9 @@
 
 Modules: loop (fit), history (History, Callback), schedules (learning rates), checkpoint
 (best/last files, resume), metrics (evaluate), inference (predict: probabilities with the saved
-preprocessing). The modules are not named after the functions, which would hide them.
+preprocessing), averaging (WeightEMA: a moving average of the weights, ``fit(ema=...)``). The modules are not named after the functions, which would hide them.
 """
+from minicnn.training.averaging import WeightEMA
 from minicnn.training.checkpoint import load_checkpoint, save_checkpoint
 from minicnn.training.metrics import (confusion_matrix, evaluate, format_report, per_class_metrics,
                                       selection_holdout)
@@ -24,4 +25,4 @@ from minicnn.training.schedules import get_schedule
 
 __all__ = ["fit", "History", "Callback", "evaluate", "format_report", "confusion_matrix",
            "per_class_metrics", "predict", "save_checkpoint", "load_checkpoint", "get_schedule",
-           "selection_holdout"]
+           "selection_holdout", "WeightEMA"]
