@@ -91,6 +91,12 @@ def no_split(ds, seed=0):
     return ds, None, {"val_fraction": 0.0, "seed": seed, "n_train": len(ds), "n_val": 0}
 
 
+def held_out(info):
+    """True when a recorded split (``metadata["split"]``) held images out for validation: every
+    split but ``no_split``'s (records older than it have no "val_fraction" 0 and always did)."""
+    return info.get("val_fraction", 0.2) > 0
+
+
 def recorded_split(ds, info, seed=0):
     """The split a checkpoint's ``metadata["split"]`` (``info``) describes: (train, val, info).
 
@@ -99,7 +105,7 @@ def recorded_split(ds, info, seed=0):
     images, never on images it trained on. ``seed``: used when ``info`` records none. A model
     trained on every image (``val_fraction`` 0) has no validation split: ValueError.
     """
-    if info.get("val_fraction", 0.2) == 0:
+    if not held_out(info):
         raise ValueError(f"this checkpoint was trained on all {info.get('n_train', 'the')} images "
                          f"of its data (--val-fraction 0): it has no validation split; score it "
                          f"on images it did not train on (e.g. the Testing split)")

@@ -11,7 +11,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from minicnn.data import load_bundled, recorded_split
+from minicnn.data import held_out, load_bundled, recorded_split
 
 DISCLAIMER = ("Research and teaching only. This is not a medical device: it must not be used to "
               "diagnose, screen or treat anyone.")
@@ -39,7 +39,7 @@ SPLIT_UNKNOWN = ("This checkpoint does not record that its split kept duplicates
 
 def split_note(split):
     """What a checkpoint's recorded split (``metadata["split"]``) says about its leakage."""
-    if split.get("val_fraction", 0.2) == 0:
+    if not held_out(split):
         return SPLIT_NONE
     if not split.get("duplicates_kept_together"):
         return SPLIT_UNKNOWN
@@ -112,8 +112,7 @@ def sample_scans(meta, classes):
     """
     ds = load_bundled()
     split, source = meta.get("split") or {}, "bundled"
-    if (split.get("data") == "bundled" and split.get("duplicates_kept_together")
-            and split.get("val_fraction", 0.2) > 0):
+    if split.get("data") == "bundled" and split.get("duplicates_kept_together") and held_out(split):
         _, ds, _ = recorded_split(ds, split)
         source = "validation"
     samples = []
