@@ -12,6 +12,8 @@ log-probabilities directly, through the log-sum-exp trick, needs neither:
 Every exp() then has an argument <= 0, so nothing overflows, and the largest term is exp(0) = 1,
 so the sum never underflows to 0 and the log is always finite.
 """
+import numbers
+
 import numpy as np
 
 
@@ -57,10 +59,33 @@ def _targets(labels, n, k, dtype):
     raise ValueError(f"labels must be (N,) class indices or (N, K) one-hot/soft targets, got shape {y.shape}")
 
 
-def softmax_cross_entropy(logits, labels):
+def smooth_labels(y, label_smoothing):
+    """Label smoothing (Szegedy et al. 2016, "Rethinking the Inception Architecture"): mix the
+    target rows ``y`` (N, K) with the uniform distribution,
+
+        y' = (1 - eps) * y + eps / K
+
+    so a one-hot row [0, 1, 0, 0] with eps = 0.1 becomes [0.025, 0.925, 0.025, 0.025]. The
+    loss then stops rewarding ever larger logits for the labelled class: its minimum is at
+    p = y', not at p = onehot, which keeps the model from growing over-confident (the same
+    rule as Keras's ``label_smoothing`` and PyTorch's ``cross_entropy(label_smoothing=)``)."""
+    eps = check_label_smoothing(label_smoothing)
+    return y if eps == 0.0 else (1.0 - eps) * y + eps / y.shape[1]
+
+
+def check_label_smoothing(label_smoothing):
+    """``label_smoothing`` as a float in [0, 1), or a ValueError naming the bad value."""
+    ok = isinstance(label_smoothing, numbers.Real) and not isinstance(label_smoothing, bool)
+    if not (ok and 0.0 <= label_smoothing < 1.0):    # also refuses nan
+        raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+    return float(label_smoothing)
+
+
+def softmax_cross_entropy(logits, labels, label_smoothing=0.0):
     """Mean cross-entropy of softmax(logits) against ``labels``, and its gradient.
 
     logits: (N, K) float.  labels: (N,) ints in [0, K) or (N, K) rows of a distribution.
+    label_smoothing: eps in [0, 1); the targets become (1 - eps) * y + eps / K (``smooth_labels``).
     Returns (loss, dlogits): loss a Python float, dlogits (N, K) in the logits' dtype.
 
         p = softmax(z)                       (per row)
@@ -71,6 +96,9 @@ def softmax_cross_entropy(logits, labels):
     (using sum_k y_k = 1). Averaging over the batch divides by N:
 
         dlogits = (softmax(z) - onehot(y)) / N
+
+    The derivation only used that each row of y sums to 1, so smoothed targets y' change
+    nothing but y: dlogits = (softmax(z) - y') / N.
     """
     z = np.asarray(logits)
     if z.ndim != 2 or not np.issubdtype(z.dtype, np.floating):
@@ -79,7 +107,7 @@ def softmax_cross_entropy(logits, labels):
     n, k = z.shape
     if n == 0:
         raise ValueError("softmax_cross_entropy got an empty batch (logits shape (0, K))")
-    y = _targets(labels, n, k, z.dtype)
+    y = smooth_labels(_targets(labels, n, k, z.dtype), label_smoothing)
     logp = log_softmax(z)                                 # N,K
     loss = -float(np.sum(y * logp, dtype=np.float64)) / n
     dlogits = (np.exp(logp) - y) / n                     # N,K  softmax(z) = exp(log_softmax(z))

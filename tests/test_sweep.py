@@ -67,14 +67,16 @@ def test_grid_runs_every_configuration_and_repeat(folder, tmp_path):
     assert (tmp_path / "s" / "summary.png").stat().st_size > 0
 
 
-def test_weight_averaging_is_a_trial_setting(folder, tmp_path):
-    records = run_sweep(_config(folder, repeats=1, space={"ema": [None, 0.9]}), tmp_path / "s",
+@pytest.mark.parametrize("setting, values", [("ema", [None, 0.9]),
+                                            ("label_smoothing", [0.0, 0.1])])
+def test_training_settings_are_trial_settings(folder, tmp_path, setting, values):
+    records = run_sweep(_config(folder, repeats=1, space={setting: values}), tmp_path / "s",
                         log=lambda _: None)
     assert [r["status"] for r in records] == ["ok", "ok"]
-    saved = [minicnn.load(tmp_path / "s" / r["run_dir"] / "last.npz").metadata["training"]["ema"]
+    saved = [minicnn.load(tmp_path / "s" / r["run_dir"] / "last.npz").metadata["training"][setting]
              for r in records]
-    assert saved == [r["point"]["ema"] for r in records] and sorted(map(str, saved)) == [
-        "0.9", "None"]
+    assert saved == [r["point"][setting] for r in records] and sorted(map(str, saved)) == sorted(
+        map(str, values))
 
 
 def test_one_at_a_time_is_the_baseline_then_one_knob_each():

@@ -93,6 +93,9 @@ def register(subparsers):
     p.add_argument("--ema", type=float, metavar="DECAY",
                    help="keep an exponential moving average of the weights (e.g. 0.999: about "
                    "the last 1,000 steps), validate it and save it as best.npz")
+    p.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
+                   help="train against (1 - EPS) * one-hot + EPS / classes instead of one-hot "
+                   "labels (e.g. 0.1; 0: none)")
     p.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
                    help="share of each class held out for validation (duplicates kept "
                    "together); 0: train on every image, with no validation (a final model, once "
@@ -149,6 +152,8 @@ def check_args(args):
         raise CLIError(f"{', '.join(extras)} take effect only with --augment; add it")
     if args.ema is not None and not 0 < args.ema < 1:     # also refuses nan
         raise CLIError(f"--ema takes a decay between 0 and 1 (e.g. 0.999), got {args.ema}")
+    if not 0 <= args.label_smoothing < 1:     # also refuses nan
+        raise CLIError(f"--label-smoothing must lie in [0, 1), got {args.label_smoothing}")
     if not 0 <= args.val_fraction < 1:      # also refuses nan
         raise CLIError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
 
@@ -198,7 +203,7 @@ def run(args):
                   augment=augment,
                   standardize=args.standardize, out_dir=out, seed=args.seed, resume=args.resume,
                   verbose=not args.quiet, metadata={"split": info, "recipe": recipe},
-                  overwrite=args.overwrite, ema=args.ema)
+                  overwrite=args.overwrite, ema=args.ema, label_smoothing=args.label_smoothing)
     if history.stop_reason == "interrupted":
         return 130                             # fit printed where the checkpoint is
     if history.stop_reason in ("non_finite_loss", "diverged"):

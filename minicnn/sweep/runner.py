@@ -124,7 +124,8 @@ def run_trial(settings, data, repeat, seed, run_dir, verbose=False):
     history = fit(model, train, val, epochs=settings["epochs"], batch_size=settings["batch_size"],
                   optimizer=make_optimizer(model, settings), lr_schedule=settings["schedule"],
                   augment=make_augmenter(settings["augment"], seed), out_dir=run_dir, seed=seed,
-                  resume=resume, verbose=verbose, metadata={"split": split}, ema=settings["ema"])
+                  resume=resume, verbose=verbose, metadata={"split": split}, ema=settings["ema"],
+                  label_smoothing=settings["label_smoothing"])
     if history.stop_reason == "interrupted":
         raise SweepInterrupted(history.message)
     h = history.history

@@ -151,8 +151,9 @@ RESUME_MUST_MATCH = {"classes": "classes", "input_shape": "input shape", "seed":
 
 
 def check_resume(saved, current, path):
-    """Refuse to resume from ``saved`` metadata when data, classes, shape, seed, batch size or
-    weight averaging differ from this run's (``current``): the run would silently continue on something else."""
+    """Refuse to resume from ``saved`` metadata when data, classes, shape, seed, batch size,
+    weight averaging or label smoothing differ from this run's (``current``): the run would
+    silently continue on something else."""
     diffs = [f"{what} ({saved[k]!r} then, {current.get(k)!r} now)"
              if k in ("classes", "input_shape", "seed") else what
              for k, what in RESUME_MUST_MATCH.items()
@@ -160,9 +161,11 @@ def check_resume(saved, current, path):
     old_bs = (saved.get("training") or {}).get("batch_size")
     if old_bs is not None and old_bs != current["training"]["batch_size"]:
         diffs.append(f"batch size ({old_bs} then, {current['training']['batch_size']} now)")
-    old_ema, new_ema = ((m.get("training") or {}).get("ema") for m in (saved, current))
-    if old_ema != new_ema:
-        diffs.append(f"weight averaging (ema {old_ema} then, {new_ema} now)")
+    for key, what, default in (("ema", "weight averaging", None),
+                               ("label_smoothing", "label smoothing", 0.0)):
+        old, new = ((m.get("training") or {}).get(key, default) for m in (saved, current))
+        if old != new:
+            diffs.append(f"{what} ({key} {old} then, {new} now)")
     if diffs:
         raise ValueError(f"cannot resume from {path}: this run differs in {'; '.join(diffs)}. "
                          f"Resume with the same data and settings, or start a new run elsewhere")

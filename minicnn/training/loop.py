@@ -6,11 +6,13 @@ One epoch, written out (this is all of it; ``training/run.py`` holds the bookkee
         x = standardizer.transform(images[idx])       # uint8 -> float32, training statistics
         x = augment(x)                                # random flips/shifts (training batches only)
         logits = model.forward(x, training=True)      # (B, K)
-        loss, dlogits = softmax_cross_entropy(logits, labels[idx])
+        loss, dlogits = softmax_cross_entropy(logits, labels[idx], label_smoothing)
         model.backward(dlogits)                       # fills model.grads
         optimizer.step()                              # updates model.params in place
     val_loss, val_acc = evaluate on the validation set (inference mode, no augmentation)
 
+``label_smoothing=0.1`` trains against (1 - 0.1) * onehot + 0.1 / K (``losses.smooth_labels``);
+validation always scores the plain cross-entropy of the true labels, comparable across runs.
 With ``ema=0.999`` an exponential moving average of the weights moves after every
 ``optimizer.step()``, and validation (and best.npz) use the average (``training/averaging.py``).
 
@@ -43,7 +45,8 @@ from minicnn.training.run import NonFinite, Run
 
 def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_schedule=None,
         early_stopping=None, augment=None, standardize="dataset", out_dir=None, seed=0,
-        resume=False, verbose=True, callbacks=(), metadata=None, overwrite=False, ema=None):
+        resume=False, verbose=True, callbacks=(), metadata=None, overwrite=False, ema=None,
+        label_smoothing=0.0):
     """Train ``model`` on ``train`` for ``epochs`` epochs; return a ``History``.
 
     train, val:     Datasets (uint8 images) or (images, labels) pairs; float images are used as is.
@@ -60,16 +63,18 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
     ema:            None, or a decay such as 0.999: keep an exponential moving average of the
                     weights (``training.averaging``), validate it, save it as best.npz and
                     return the model holding it. last.npz holds the weights being trained.
+    label_smoothing: eps in [0, 1): the training targets become (1 - eps) * onehot + eps / K.
     Best = highest val_accuracy (training accuracy when there is no validation data).
     """
     run = Run(model, train, val, epochs, batch_size, optimizer, lr_schedule, early_stopping,
               augment, standardize, out_dir, seed, resume, overwrite, verbose, callbacks, metadata,
-              ema)
+              ema, label_smoothing)
     with run.guarded():                        # Ctrl-C, NaN, divergence: back to the last epoch
         for epoch, rng in run.epochs():        # every random source reseeded from (seed, epoch)
             with run.progress_bar(epoch) as bar:
                 loss, acc = train_epoch(model, run.optimizer, run.x, run.y, run.transform,
-                                        augment, batch_size, rng, bar, callbacks, run.ema)
+                                        augment, batch_size, rng, bar, callbacks, run.ema,
+                                        run.label_smoothing)
             val_loss, val_acc = run.validate()
             if run.end_epoch(epoch, loss, acc, val_loss, val_acc):   # checkpoints; early stop
                 break
@@ -77,16 +82,17 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
 
 
 def train_epoch(model, optimizer, x, y, transform, augment, batch_size, rng, bar, callbacks=(),
-                ema=None):
+                ema=None, label_smoothing=0.0):
     """One pass over the training set in shuffled batches; returns (mean loss, accuracy).
-    ``ema`` (a ``WeightEMA``), when given, moves its average after every step."""
+    ``ema`` (a ``WeightEMA``), when given, moves its average after every step; the loss is
+    taken against labels smoothed by ``label_smoothing``."""
     total_loss, correct, seen = 0.0, 0, 0
     for b, (xb, yb) in enumerate(iterate_batches(x, y, batch_size, shuffle=True, rng=rng)):
         xb = transform(xb)
         if augment is not None:
             xb = augment(xb)
         logits = model.forward(xb, training=True)                       # (B, K)
-        loss, dlogits = softmax_cross_entropy(logits, yb)
+        loss, dlogits = softmax_cross_entropy(logits, yb, label_smoothing)
         if not np.isfinite(loss):
             raise NonFinite(f"the loss became {float(loss)} at batch {b + 1}")
         with free_after_backward():                                     # activations go as it runs

@@ -57,7 +57,8 @@ function renderCard(c) {
   const t = c.training;
   if (t) add("Training", `${t.optimizer}, ${t.lr_schedule || "constant"} schedule, batch ${t.batch_size}` +
     (t.augment ? `, augmented (${augmentations(t.augment)})` : "") +
-    (t.ema ? `, moving average of the weights (decay ${t.ema})` : ""));
+    (t.ema ? `, moving average of the weights (decay ${t.ema})` : "") +
+    (t.label_smoothing ? `, label smoothing ${t.label_smoothing}` : ""));
   const box = $("#model-card");
   box.replaceChildren(dl, el("p", { class: "note" }, c.leakage_note), el("p", { class: "disclaimer" }, c.disclaimer));
 }
