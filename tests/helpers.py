@@ -287,6 +287,15 @@ def write_images(folder, n_per_class, seed, size=20):
     return folder
 
 
+def train_command(tmp_path, monkeypatch, epochs):
+    """``minicnn train`` arguments for a small Mini-ResNet run on 16 written 20x20 images (with
+    its own image cache), into tmp_path/run; append an option to try it."""
+    data = write_images(tmp_path / "data", 8, seed=3)
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
+    return ["train", "--model", "mini_resnet", "--data", str(data), "--image-size", "20",
+            "--epochs", str(epochs), "--batch-size", "4", "--quiet", "--out", str(tmp_path / "run")]
+
+
 def assert_png(path, size=None, tolerance=4):
     """``path`` is a PNG, (width, height) within ``tolerance`` px of ``size``, and not blank."""
     with Image.open(path) as im:

@@ -22,7 +22,7 @@ from minicnn.gradcheck import numerical_gradient, rel_error
 from minicnn.losses import smooth_labels, softmax_cross_entropy
 from minicnn.serialization import load_arrays, save_arrays
 from minicnn.training import fit
-from helpers import write_images
+from helpers import train_command
 from test_training import TRAIN, VAL, tiny_model
 
 
@@ -128,10 +128,7 @@ def test_a_checkpoint_from_before_the_setting_resumes_as_zero(tmp_path):
 
 
 def test_cli_label_smoothing(tmp_path, monkeypatch, capsys):
-    data = write_images(tmp_path / "data", 8, seed=3)
-    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
-    args = ["train", "--model", "mini_resnet", "--data", str(data), "--image-size", "20",
-            "--epochs", "1", "--batch-size", "4", "--quiet", "--out", str(tmp_path / "run")]
+    args = train_command(tmp_path, monkeypatch, epochs=1)
     assert main(args + ["--label-smoothing", "0.1"]) == 0
     assert mc.load(tmp_path / "run" / "best.npz").metadata["training"]["label_smoothing"] == 0.1
     for bad in ("1", "-0.1", "nan"):

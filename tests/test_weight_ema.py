@@ -20,7 +20,7 @@ from minicnn.cli import main
 from minicnn.serialization import load_arrays
 from minicnn.training import Callback, evaluate, fit
 from minicnn.training.averaging import WeightEMA
-from helpers import write_images
+from helpers import train_command
 from test_training import TRAIN, VAL, CtrlC, numbers, tiny_model
 
 
@@ -147,10 +147,7 @@ def test_an_average_of_another_model_is_refused():
 
 
 def test_cli_ema(tmp_path, monkeypatch, capsys):
-    data = write_images(tmp_path / "data", 8, seed=3)
-    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
-    args = ["train", "--model", "mini_resnet", "--data", str(data), "--image-size", "20",
-            "--epochs", "2", "--batch-size", "4", "--quiet", "--out", str(tmp_path / "run")]
+    args = train_command(tmp_path, monkeypatch, epochs=2)
     assert main(args + ["--ema", "0.99"]) == 0
     meta = mc.load(tmp_path / "run" / "best.npz").metadata
     assert meta["training"]["ema"] == 0.99
