@@ -34,7 +34,8 @@ DEFAULT = [os.path.join(ROOT, "docs", "checkpoints", m, "best.npz")
 
 def label(model):
     """'cnn5', or 'cnn5 (filters 32-256, stride 2)' for knobs that differ from the defaults (and
-    the training seed when it is not 0, and the weight average's decay: runs of one recipe)."""
+    the training seed when it is not 0, the weight average's decay and the label smoothing: runs
+    of one recipe)."""
     arch = model.metadata["architecture"]
     default = models.build(arch["name"], arch["input_shape"], arch["num_classes"]).metadata
     changed = [k for k in models.KNOBS if k in arch and arch[k] != default["architecture"].get(k)]
@@ -43,8 +44,10 @@ def label(model):
     size = arch["input_shape"][-1]
     text += [f"{size}x{size}"] if size != 64 else []
     text += [f"seed {model.metadata['seed']}"] if model.metadata.get("seed") not in (None, 0) else []
-    ema = (model.metadata.get("training") or {}).get("ema")
-    text += [f"ema {ema}"] if ema else []
+    training = model.metadata.get("training") or {}
+    text += [f"ema {training['ema']}"] if training.get("ema") else []
+    text += [f"label smoothing {training['label_smoothing']}"] if training.get(
+        "label_smoothing") else []
     return arch["name"] + (f" ({', '.join(text)})" if text else "")
 
 
@@ -71,6 +74,8 @@ def main():
     if any(f != files for _, f in vals):
         raise SystemExit("the checkpoints' validation splits hold different images")
     names = [label(m) for m in members]
+    names = [n if names.count(n) == 1 else f"{n} [{os.path.basename(os.path.dirname(c))}]"
+             for n, c in zip(names, map(os.path.abspath, args.checkpoint or DEFAULT))]
     plain = [predict(m, v.images) for m, (v, _) in zip(members, vals)]            # (N, K) each
     mirror = [predict(m, v.images[..., ::-1]) for m, (v, _) in zip(members, vals)]  # flipped
     print(f"validation split: {len(val)} images (seed {split['seed']})\n")

@@ -119,24 +119,29 @@ def test_cli_ensemble_and_tta(tmp_path, capsys):
     assert [d["probability"] for d in lines] == pytest.approx(first_two.max(axis=1), abs=1e-12)
 
 
-def test_the_example_script_on_two_small_checkpoints(tmp_path):
+def _run_example(tmp_path, members, folders, *extra):
+    """Save ``members`` as tmp_path/<folder>/best.npz, run examples/tta_ensemble.py on them;
+    -> its standard output."""
     import subprocess
     import sys
     root = os.path.join(os.path.dirname(__file__), os.pardir)
-    _write_folder(tmp_path / "data", n_per_class=6)
-    ckpts, members = [], []
-    for size, seed in ((16, 2), (24, 3)):
-        model = _model(size, seed)
+    args = list(extra)
+    for model, folder in zip(members, folders):
         model.metadata["split"] = {"data": str(tmp_path / "data"), "val_fraction": 0.5, "seed": 0}
-        ckpts.append(str(tmp_path / f"m{size}.npz"))
-        model.save(ckpts[-1], metadata=model.metadata)
-        members.append(model)
+        os.makedirs(tmp_path / folder, exist_ok=True)
+        model.save(tmp_path / folder / "best.npz", metadata=model.metadata)
+        args += ["--checkpoint", str(tmp_path / folder / "best.npz")]
+    return subprocess.run([sys.executable, os.path.join(root, "examples", "tta_ensemble.py"), *args],
+                          capture_output=True, text=True, check=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": root,
+                               "MINICNN_CACHE_DIR": str(tmp_path / "cache")}).stdout
+
+
+def test_the_example_script_on_two_small_checkpoints(tmp_path):
+    _write_folder(tmp_path / "data", n_per_class=6)
+    members = [_model(size, seed) for size, seed in ((16, 2), (24, 3))]
     png = tmp_path / "hard.png"
-    args = [a for c in ckpts for a in ("--checkpoint", c)] + ["--mistakes", str(png)]
-    out = subprocess.run([sys.executable, os.path.join(root, "examples", "tta_ensemble.py"), *args],
-                         capture_output=True, text=True, check=True, cwd=tmp_path,
-                         env={**os.environ, "PYTHONPATH": root,
-                              "MINICNN_CACHE_DIR": str(tmp_path / "cache")}).stdout
+    out = _run_example(tmp_path, members, ["m16", "m24"], "--mistakes", str(png))
     rows = [line for line in out.splitlines() if line.startswith("| ")][1:]   # 2 singles + 1 pair
     assert len(rows) == 3
     from minicnn.data import leak_free_split
@@ -153,6 +158,14 @@ def test_the_example_script_on_two_small_checkpoints(tmp_path):
     majority = int(np.sum(np.sum(wrong, axis=0) > 1))
     assert f"{majority} images are wrong for a majority of the 2 models" in out
     assert png.stat().st_size > 1000
+
+
+def test_the_example_names_two_runs_of_one_recipe_by_their_folders(tmp_path):
+    _write_folder(tmp_path / "data", n_per_class=6)
+    out = _run_example(tmp_path, [_model(16, 2), _model(16, 2)], ["run_a", "run_b"])
+    rows = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")][1:]
+    assert rows[:2] == ["mini_resnet (filters 4-4, 16x16) [run_a]",
+                        "mini_resnet (filters 4-4, 16x16) [run_b]"]
 
 
 @pytest.mark.slow
