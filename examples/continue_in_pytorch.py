@@ -114,12 +114,13 @@ def main():
                                  shuffle=True, seed=args.seed)       # this rank's shard
     loader = DataLoader(TensorDataset(x_train, y_train), batch_size=args.batch_size, sampler=sampler)
     optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
+    smoothing = (meta.get("training") or {}).get("label_smoothing") or 0.0   # as it trained
     steps, seen, t0 = 0, 0, time.perf_counter()
     for epoch in range(args.epochs):
         sampler.set_epoch(epoch)                   # a new shuffle of the shards every epoch
         ddp.train()
         for xb, yb in loader:
-            loss = F.cross_entropy(ddp(xb.to(device)), yb.to(device))
+            loss = F.cross_entropy(ddp(xb.to(device)), yb.to(device), label_smoothing=smoothing)
             optimizer.zero_grad()
             loss.backward()                        # DDP averages the gradients of all ranks here
             optimizer.step()
