@@ -162,3 +162,6 @@ def test_the_example_config_is_valid():
     confirm = load_config(os.path.join(ROOT, "examples", "sweep_cnn5_confirm.toml"))
     assert points(confirm) == [{"stride": 1, "width": 1.0}, {"stride": 2, "width": 1.0},
                                {"stride": 1, "width": 0.5}]
+    epochs = load_config(os.path.join(ROOT, "examples", "sweep_mini_resnet_epochs.toml"))
+    assert epochs["fixed"]["model"] == "mini_resnet" and epochs["repeats"] == 3
+    assert points(epochs) == [{"epochs": 40}, {"epochs": 80}]
