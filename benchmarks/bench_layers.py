@@ -167,6 +167,7 @@ def bench_winograd(row, layer, x, dout, reps):
     """Add Winograd F(2x2) and F(4x4) times and errors, and what algorithm="auto" picks; returns
     the forward+backward function of auto's Winograd tile (None: auto picks im2col, or no reps)."""
     from minicnn.kernels import winograd_fast as wf
+    from minicnn.kernels.winograd_rule import auto_tile
     W, b, p = layer.params["W"], layer.params["b"], layer.padding
     fbs = {}
     for m in (2, 4):
@@ -181,7 +182,7 @@ def bench_winograd(row, layer, x, dout, reps):
         row[f"err{m}"] = winograd_error(x[:4], W, p, m)
     if not reps:
         return None
-    tile = wf.auto_tile(layer.kernel_size, layer.stride, layer.in_channels, layer.out_channels, *dout.shape[2:])
+    tile = auto_tile(layer.kernel_size, layer.stride, layer.in_channels, layer.out_channels, *dout.shape[2:])
     row["auto"] = f"F{tile}" if tile else "im2col"
     row["auto_fb"] = row[f"wino{tile}_fb"] if tile else row.get("fast_fb_nodx", row["fast_fb"])
     if "torch_fb" in row:

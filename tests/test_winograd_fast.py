@@ -8,7 +8,7 @@
    makes them again after a forward that kept nothing.
 2. ``Conv2D(algorithm="winograd")`` passes the float64 gradient check and matches PyTorch.
 3. The option is part of the layer's config (saved with a model; configs without it load as
-   "auto"), "auto" follows ``winograd_fast.auto_tile``, and a 5x5 or strided Winograd
+   "auto"), "auto" follows ``winograd_rule.auto_tile``, and a 5x5 or strided Winograd
    layer is a clear ValueError.
 """
 import numpy as np
@@ -18,7 +18,7 @@ import minicnn
 from minicnn import Conv2D, Sequential, models
 from minicnn.layers import set_conv_algorithm
 from minicnn.gradcheck import check_layer
-from minicnn.kernels import conv_fast, winograd_fast as fast, winograd_ref as ref
+from minicnn.kernels import conv_fast, winograd_fast as fast, winograd_ref as ref, winograd_rule as rule
 from helpers import WINOGRAD_SHAPES as SHAPES, assert_conv_matches_torch, conv3x3_data
 
 WIDE = [(2, 40, 6, 7, 24, 1), (1, 16, 5, 5, 48, 0)]
@@ -124,21 +124,27 @@ def test_algorithm_config_and_save_load(tmp_path):
 
 
 def test_auto_rule_and_errors(monkeypatch):
-    assert fast.auto_tile((3, 3), (1, 1), 64, 64, 16, 16) == fast.DEFAULT_TILE
-    assert fast.auto_tile((3, 3), (1, 1), 1, 64, 64, 64) is None         # one input channel: im2col
-    assert fast.auto_tile((3, 3), (1, 1), 8, 64, 32, 32) is None         # measured: im2col faster
-    assert fast.auto_tile((3, 3), (1, 1), 16, 64, 32, 32) == fast.DEFAULT_TILE
-    assert fast.auto_tile((3, 3), (1, 1), 256, 256, 16, 16) == fast.DEFAULT_TILE
-    assert fast.auto_tile((3, 3), (1, 1), 512, 512, 4, 4) == fast.DEFAULT_TILE   # U: 37.7 MB
-    assert fast.auto_tile((3, 3), (1, 1), 512, 1024, 4, 4) is None       # U would be 75.5 MB
-    assert fast.auto_tile((3, 3), (2, 2), 64, 64, 16, 16) is None
-    assert fast.auto_tile((7, 7), (1, 1), 64, 64, 16, 16) is None
+    assert rule.auto_tile((3, 3), (1, 1), 64, 64, 16, 16) == rule.DEFAULT_TILE
+    assert rule.auto_tile((3, 3), (1, 1), 1, 64, 64, 64) is None         # one input channel: im2col
+    assert rule.auto_tile((3, 3), (1, 1), 8, 64, 32, 32) is None         # measured: im2col faster
+    assert rule.auto_tile((3, 3), (1, 1), 16, 64, 32, 32) == rule.DEFAULT_TILE
+    assert rule.auto_tile((3, 3), (1, 1), 256, 256, 16, 16) == rule.DEFAULT_TILE
+    assert rule.auto_tile((3, 3), (1, 1), 512, 512, 9, 9) == rule.DEFAULT_TILE   # U: 37.7 MB
+    assert rule.auto_tile((3, 3), (1, 1), 512, 1024, 8, 8) is None       # U would be 75.5 MB
+    assert rule.auto_tile((3, 3), (1, 1), 512, 512, 4, 4) == 2           # one F(4x4) tile per image
+    assert rule.auto_tile((3, 3), (1, 1), 256, 512, 5, 5) == rule.DEFAULT_TILE
+    assert rule.auto_tile((3, 3), (1, 1), 1024, 1024, 4, 4) is None      # F(2x2)'s U: 67 MB
+    assert rule.auto_tile((3, 3), (2, 2), 64, 64, 16, 16) is None
+    assert rule.auto_tile((7, 7), (1, 1), 64, 64, 16, 16) is None
     used = []
     monkeypatch.setattr(fast, "conv_forward", lambda *a, **k: used.append(k) or ref.conv_forward(*a, **k))
     Conv2D(32, 4, 3, padding=1).forward(np.zeros((1, 32, 8, 8), np.float32))
     Conv2D(8, 4, 3, padding=1).forward(np.zeros((1, 8, 8, 8), np.float32))
     Conv2D(32, 4, 3, padding=1, algorithm="im2col").forward(np.zeros((1, 32, 8, 8), np.float32))
-    assert used == [{"tile": fast.DEFAULT_TILE, "for_backward": True, "recycle": None}]
+    assert used == [{"tile": rule.DEFAULT_TILE, "for_backward": True, "recycle": None}]
+    Conv2D(32, 4, 3, padding=1).forward(np.zeros((1, 32, 4, 4), np.float32))
+    Conv2D(8, 4, 3, padding=1, algorithm="winograd").forward(np.zeros((1, 8, 3, 3), np.float32))
+    assert [k["tile"] for k in used[1:]] == [2, 2]                # small outputs: F(2x2)
     with minicnn.no_grad():                                 # no backward can follow: keep nothing
         Conv2D(32, 4, 3, padding=1).forward(np.zeros((1, 32, 8, 8), np.float32))
     assert used[-1]["for_backward"] is False

@@ -24,7 +24,7 @@ changes is how the work is laid out:
    KEEP_V_BYTES and U at most KEEP_MAX_FILTER_BYTES (in the arrays the layer's last forward
    kept: ``recycle``); elsewhere backward transforms x again. It always keeps the transformed
    filters U (a*a, C_out, C), 4x the weights, for the input gradient; "auto" takes Winograd
-   only where U is at most AUTO_MAX_FILTER_BYTES (a 512->512 layer's U is 38 MB).
+   only where U is at most ``winograd_rule.AUTO_MAX_FILTER_BYTES`` (a 512->512 layer's U is 38 MB).
 5. As in ``conv_fast``, the batch is split between worker threads (single-threaded BLAS, own
    Workspace each). Each worker sums a dU of its own over its samples (added at the end) and
    computes their dx from the same dM. Where U is larger than SPLIT_POSITIONS_BYTES and there
@@ -44,21 +44,8 @@ from minicnn.kernels.winograd_transforms import tile_transform, tile_transform_t
 CHUNK_BYTES = 4 << 20     #: target size of one chunk's transformed tiles (V, and M likewise)
 KEEP_V_BYTES = 40 << 20   #: forward keeps the transformed input for backward if it is this small
 KEEP_MAX_FILTER_BYTES = 16 << 20   #: ... and the layer's transformed filters too (memory: CNN5 @150)
-DEFAULT_TILE = 4          #: output tile m of F(m x m, 3x3) when Conv2D(algorithm="winograd")
-AUTO_MIN_CHANNELS = 16    #: "auto" keeps im2col below this many input channels (measured)
-AUTO_MAX_FILTER_BYTES = 40 << 20   #: ... and where the transformed filters would be larger (memory)
 PARALLEL_FILTER_BYTES = 4 << 20    #: the worker threads share a filter transform from this size
 SPLIT_POSITIONS_BYTES = 16 << 20   #: several workers split dW's tile positions, not the batch, above this U
-
-
-def auto_tile(kernel_size, stride, c_in, c_out, OH, OW):
-    """Conv2D(algorithm="auto")'s rule: the Winograd tile m for this layer shape, or None for
-    im2col. Measured with benchmarks/bench_layers.py at every model shape (benchmarks/README.md)."""
-    u_bytes = (DEFAULT_TILE + 2) ** 2 * c_in * c_out * 4                   # U and each dU, float32
-    if (tuple(kernel_size), tuple(stride)) != ((3, 3), (1, 1)) or c_in < AUTO_MIN_CHANNELS \
-            or u_bytes > AUTO_MAX_FILTER_BYTES:
-        return None
-    return DEFAULT_TILE
 
 
 def _chunks(n0, n1, TH, TW, per_tile, budget):

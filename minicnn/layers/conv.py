@@ -2,7 +2,7 @@
 import numpy as np
 
 from minicnn import kernels
-from minicnn.kernels import winograd_fast
+from minicnn.kernels import winograd_rule
 from minicnn.kernels.shapes import conv_output_size, int_pair, positive_int
 from minicnn.layers.base import Layer
 
@@ -27,9 +27,9 @@ class Conv2D(Layer):
     the same algorithm in a page of plain NumPy, under ``minicnn.kernels.use("reference")``.
     Set ``needs_input_grad = False`` on a first layer to skip computing dx (backward returns None).
 
-    ``algorithm``: "im2col" (above), "winograd" (3x3 stride-1 only: Winograd F(4x4, 3x3),
+    ``algorithm``: "im2col" (above), "winograd" (3x3 stride-1 only: Winograd F(4x4, 3x3), F(2x2, 3x3) for outputs of 4x4 or less,
     ``minicnn.kernels.winograd_fast``, read ``winograd_ref``), or "auto": per input shape, by
-    the measured rule in ``winograd_fast.auto_tile`` (benchmarks/README.md).
+    the measured rule in ``winograd_rule.auto_tile`` (benchmarks/README.md).
     """
 
     ALGORITHMS = ("auto", "im2col", "winograd")
@@ -94,10 +94,11 @@ class Conv2D(Layer):
     def _kernel(self, x_shape):
         """(module, extra kwargs) that computes this layer for inputs of x_shape: the selected
         backend's (``minicnn.kernels.use``) kernel of the algorithm's family."""
-        tile = winograd_fast.auto_tile(self.kernel_size, self.stride, self.in_channels,
-                                       self.out_channels, *self.output_shape(x_shape[1:])[1:])
+        out = self.output_shape(x_shape[1:])[1:]
+        tile = winograd_rule.auto_tile(self.kernel_size, self.stride, self.in_channels,
+                                       self.out_channels, *out)
         if self.algorithm == "winograd" or (self.algorithm == "auto" and tile):
-            return kernels.get("winograd"), {"tile": tile or winograd_fast.DEFAULT_TILE}
+            return kernels.get("winograd"), {"tile": tile or winograd_rule.tile_for(*out)}
         return kernels.get("conv"), {}
 
     def forward(self, x, training=False):
