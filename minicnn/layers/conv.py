@@ -27,9 +27,10 @@ class Conv2D(Layer):
     the same algorithm in a page of plain NumPy, under ``minicnn.kernels.use("reference")``.
     Set ``needs_input_grad = False`` on a first layer to skip computing dx (backward returns None).
 
-    ``algorithm``: "im2col" (above), "winograd" (3x3 stride-1 only: Winograd F(4x4, 3x3), F(2x2, 3x3) for outputs of 4x4 or less,
-    ``minicnn.kernels.winograd_fast``, read ``winograd_ref``), or "auto": per input shape, by
-    the measured rule in ``winograd_rule.auto_tile`` (benchmarks/README.md).
+    ``algorithm``: "im2col" (above), "winograd" (3x3 stride-1 only: Winograd F(4x4, 3x3), or
+    F(2x2, 3x3) for outputs of 4x4 or less, ``minicnn.kernels.winograd_fast``, read
+    ``winograd_ref``), or "auto": per input shape, by the measured rule in
+    ``winograd_rule.auto_tile`` (benchmarks/README.md).
     """
 
     ALGORITHMS = ("auto", "im2col", "winograd")
@@ -95,10 +96,9 @@ class Conv2D(Layer):
         """(module, extra kwargs) that computes this layer for inputs of x_shape: the selected
         backend's (``minicnn.kernels.use``) kernel of the algorithm's family."""
         out = self.output_shape(x_shape[1:])[1:]
-        tile = winograd_rule.auto_tile(self.kernel_size, self.stride, self.in_channels,
-                                       self.out_channels, *out)
-        if self.algorithm == "winograd" or (self.algorithm == "auto" and tile):
-            return kernels.get("winograd"), {"tile": tile or winograd_rule.tile_for(*out)}
+        if self.algorithm == "winograd" or (self.algorithm == "auto" and winograd_rule.auto_tile(
+                self.kernel_size, self.stride, self.in_channels, self.out_channels, *out)):
+            return kernels.get("winograd"), {"tile": winograd_rule.tile_for(*out)}
         return kernels.get("conv"), {}
 
     def forward(self, x, training=False):
