@@ -159,7 +159,7 @@ def test_every_input_size_splits_a_folder_alike(tmp_path, monkeypatch):
 def test_the_sweep_splits_a_folder_as_leak_free_split(tmp_path, monkeypatch):
     """A sweep trial at any image size validates on the images ``minicnn train`` would."""
     from minicnn.data import load_folder
-    from minicnn.sweep.runner import Data
+    from minicnn.sweep.trial import Data
     monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
     root = _scans_with_near_copies(tmp_path / "scans")
     spec = {"source": str(root), "color": "grayscale", "limit": None, "val_fraction": 0.25}

@@ -20,6 +20,7 @@ from minicnn.cli import main
 from minicnn.sweep import check_config, load_config, markdown_table, aggregate, read_results
 from minicnn.sweep import run_sweep
 from minicnn.sweep.config import points
+from minicnn.training import History
 
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
 
@@ -131,6 +132,48 @@ def test_same_seed_same_table(folder, tmp_path):
     assert markdown_table(aggregate(other), list(c["space"]), with_time=False) != tables[0]
 
 
+def test_workers_give_the_same_results_as_one_at_a_time(folder, tmp_path):
+    """Two trials at once, each in its own process, train exactly what one process trains."""
+    c = _config(folder, space={"kernel_size": [3, 5], "lr": [0.01]})
+    one = {(r["trial"], r["repeat"]): r for r in run_sweep(c, tmp_path / "a", log=lambda _: None)}
+    said = []
+    two = run_sweep(c, tmp_path / "b", log=said.append, workers=2)
+    assert len(two) == len(one) == 4 and all(r["status"] == "ok" for r in two)
+    for r in two:
+        assert r["val_accuracy"] == one[(r["trial"], r["repeat"])]["val_accuracy"]
+        a, b = (minicnn.load(tmp_path / d / r["run_dir"] / "best.npz").params for d in "ab")
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert "4 trials, 2 at a time" in said
+    again = []
+    run_sweep(c, tmp_path / "b", log=again.append, workers=2)   # resumed: nothing left to run
+    assert not [r for r in again if isinstance(r, dict)]
+    with pytest.raises(ValueError, match="workers"):
+        run_sweep(c, tmp_path / "c", workers=0)
+
+
+def test_a_failing_trial_in_a_worker_is_recorded(folder, tmp_path):
+    c = _config(folder, repeats=1, space={"kernel_size": [3, 4]})
+    records = run_sweep(c, tmp_path / "s", log=lambda _: None, workers=2)
+    status = {r["point"]["kernel_size"]: r["status"] for r in records}
+    assert status == {3: "ok", 4: "failed"}
+    assert "kernel_size" in next(r["error"] for r in records if r["status"] == "failed")
+
+
+def test_warmup_is_a_trial_setting(folder, tmp_path):
+    c = _config(folder, repeats=1, fixed={**_config(folder)["fixed"], "epochs": 3},
+                space={"warmup": [0, 2]})
+    records = {r["point"]["warmup"]: r for r in run_sweep(c, tmp_path / "s", log=lambda _: None)}
+    lrs = {w: minicnn.load(tmp_path / "s" / r["run_dir"] / "last.npz").metadata
+           for w, r in records.items()}
+    lr = {w: History.read(tmp_path / "s" / r["run_dir"] / "history.json").history["lr"]
+          for w, r in records.items()}
+    assert lr[0][0] == pytest.approx(1e-3) and lr[2][0] == pytest.approx(1e-3 / 3)
+    assert [lrs[w]["recipe"]["warmup"] for w in (0, 2)] == [0, 2]
+    bad = run_sweep(_config(folder, repeats=1, fixed={**c["fixed"], "schedule": "step"},
+                            space={"warmup": [1]}), tmp_path / "t", log=lambda _: None)
+    assert bad[0]["status"] == "failed" and "warmup" in bad[0]["error"]
+
+
 def test_optuna_tpe_budget_and_resume(folder, tmp_path):
     optuna = need("optuna", "pip install minicnn[optuna]")
     c = _config(folder, strategy="optuna", trials=3, repeats=1,
@@ -165,3 +208,16 @@ def test_the_example_config_is_valid():
     epochs = load_config(os.path.join(ROOT, "examples", "sweep_mini_resnet_epochs.toml"))
     assert epochs["fixed"]["model"] == "mini_resnet" and epochs["repeats"] == 3
     assert points(epochs) == [{"epochs": 40}, {"epochs": 80}]
+    cnn5 = load_config(os.path.join(ROOT, "examples", "sweep_cnn5_epochs.toml"))
+    assert points(cnn5) == [{"epochs": 24}, {"epochs": 40}] and cnn5["repeats"] == 2
+
+
+def test_the_cnn5_epochs_sweep_is_the_example_recipe(monkeypatch):
+    """Its 24-epoch trial on repeat 0 is examples/train_cnn5.py as shipped: the same settings."""
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))
+    import train_cnn5 as example
+    s = load_config(os.path.join(ROOT, "examples", "sweep_cnn5_epochs.toml"))["fixed"]
+    assert (s["lr"], s["warmup"], s["dropout"], s["batch_size"], s["augment"]) == (
+        example.LR, example.WARMUP, example.DROPOUT, example.BATCH_SIZE, example.AUGMENT)
+    assert example.EPOCHS == 24 and example.WIDTH == s.get("width", 1.0) == 1.0
+    assert example.WEIGHT_DECAY == s["weight_decay"] and s["optimizer"] == "adam"

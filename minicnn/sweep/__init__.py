@@ -11,7 +11,8 @@ See docs/tuning.md.
 from minicnn.sweep.config import check as check_config
 from minicnn.sweep.config import load as load_config
 from minicnn.sweep.report import aggregate, markdown_table
-from minicnn.sweep.runner import RESULTS, SweepInterrupted, read_results, run_sweep
+from minicnn.sweep.runner import RESULTS, read_results, run_sweep
+from minicnn.sweep.trial import SweepInterrupted
 
 __all__ = ["load_config", "check_config", "run_sweep", "read_results", "aggregate",
            "markdown_table", "SweepInterrupted", "RESULTS"]

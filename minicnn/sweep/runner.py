@@ -17,26 +17,20 @@ it. A trial that raises (a bad configuration) or diverges (NaN) is recorded as f
 sweep goes on. Repeat k uses seed + k for the split and the weights: each configuration's
 accuracy is the mean over its repeats, with their spread.
 """
+import contextlib
 import json
+import multiprocessing
 import os
-import time
-import traceback
+import signal
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import numpy as np
 
-from minicnn.data import Augmenter, load_bundled, load_data, split_indices, train_val_split
-from minicnn.data.split import duplicate_groups, split_info
-from minicnn.models import KNOBS, build
-from minicnn.optim import make
 from minicnn.sweep import config as cfg
 from minicnn.sweep.report import write_summary
-from minicnn.training import fit
+from minicnn.sweep.trial import Data, SweepInterrupted, attempt
 
 RESULTS = "results.jsonl"
-
-
-class SweepInterrupted(Exception):
-    """Ctrl-C during a trial; the trial's checkpoint is saved and it will be resumed."""
 
 
 def read_results(path):
@@ -66,104 +60,108 @@ def append_result(path, record):
         os.fsync(f.fileno())
 
 
-class Data:
-    """The dataset at each image size (loaded once), its duplicate groups and the splits."""
-
-    def __init__(self, spec, seed):
-        self.spec, self.seed, self.cache = spec, seed, {}
-
-    def split(self, image_size, repeat):
-        if image_size not in self.cache:
-            s = self.spec
-            if s["source"] == "bundled":
-                ds = load_bundled()
-                if image_size != ds.image_size:
-                    raise ValueError(f"the bundled data is {ds.image_size}x{ds.image_size}; "
-                                     f"image_size {image_size} needs data.source = a folder")
-            else:
-                ds = load_data(s["source"], image_size, s["color"])
-            if s["limit"] and s["limit"] < len(ds):                 # a stratified subset
-                _, keep = split_indices(ds.labels, s["limit"] / len(ds), seed=self.seed)
-                ds = ds.subset(keep)
-            self.cache[image_size] = ds, duplicate_groups(ds)    # as leak_free_split: any size
-        ds, groups = self.cache[image_size]
-        seed = self.seed + repeat
-        train, val = train_val_split(ds, self.spec["val_fraction"], seed=seed, groups=groups)
-        return train, val, {**split_info(self.spec["val_fraction"], seed, train, val),
-                            "data": _source_name(self.spec)}
+def _job(point, repeat, config, out_dir):
+    """The record of (point, repeat) before it runs, and its run folder."""
+    tid = cfg.trial_id(point)
+    run_dir = os.path.join(out_dir, "trials", tid, f"r{repeat}")
+    return {"trial": tid, "repeat": repeat, "seed": config["seed"] + repeat, "point": point,
+            "settings": cfg.trial_settings(config, point),
+            "run_dir": os.path.relpath(run_dir, out_dir)}, run_dir
 
 
-def _source_name(spec):
-    return "bundled" if spec["source"] == "bundled" else os.path.abspath(spec["source"])
-
-
-def make_optimizer(model, s):
-    """The trial's optimizer: adam (AdamW decay), sgd (with momentum) or rmsprop.
-
-    Without an ``lr`` each takes its Keras default (``minicnn.optim.DEFAULT_LR``): 1e-2 for SGD.
-    """
-    return make(s["optimizer"], model, lr=s["lr"], momentum=s["momentum"],
-                weight_decay=s["weight_decay"])
-
-
-def make_augmenter(augment, seed):
-    """True: Augmenter's defaults (flip, 10% shift, 10 degree rotation); a dict: Augmenter(**dict)."""
-    if augment is True:
-        return Augmenter(rng=seed)
-    return Augmenter(**augment, rng=seed) if isinstance(augment, dict) and augment else None
-
-
-def run_trial(settings, data, repeat, seed, run_dir, verbose=False):
-    """One fit of ``settings`` on repeat ``repeat``'s split; returns the record's result fields."""
-    train, val, split = data.split(settings["image_size"], repeat)
-    knobs = {k: settings[k] for k in KNOBS if k in settings}
-    model = build(settings["model"], input_shape=train.images.shape[1:],
-                  num_classes=len(train.classes), seed=seed, **knobs)
-    resume = os.path.isfile(os.path.join(run_dir, "last.npz"))
-    t0 = time.perf_counter()
-    history = fit(model, train, val, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                  optimizer=make_optimizer(model, settings), lr_schedule=settings["schedule"],
-                  augment=make_augmenter(settings["augment"], seed), out_dir=run_dir, seed=seed,
-                  resume=resume, verbose=verbose, metadata={"split": split}, ema=settings["ema"],
-                  label_smoothing=settings["label_smoothing"])
-    if history.stop_reason == "interrupted":
-        raise SweepInterrupted(history.message)
-    h = history.history
-    times = [t for t in h["epoch_time"] if t is not None]
-    out = {"val_accuracy": max(h["val_accuracy"]) if h["val_accuracy"] else None,
-           "best_epoch": history.best_epoch, "epochs_run": history.epochs,
-           "train_time": float(sum(times)), "wall_time": time.perf_counter() - t0,
-           "params": model.num_params()}
-    if history.stop_reason == "non_finite_loss":
-        raise FloatingPointError(history.message)
-    return out
+def _finish(record, out_dir, done, log):
+    append_result(os.path.join(out_dir, RESULTS), record)
+    done[(record["trial"], record["repeat"])] = record
+    log(record)
+    return record
 
 
 def evaluate_point(point, config, data, out_dir, done, log, verbose=False):
     """Run every repeat of ``point`` not in ``done``; append records; return the point's records."""
-    tid = cfg.trial_id(point)
-    settings = cfg.trial_settings(config, point)
     records = []
     for r in range(config["repeats"]):
-        if (tid, r) in done:
-            records.append(done[(tid, r)])
+        record, run_dir = _job(point, r, config, out_dir)
+        if (record["trial"], r) in done:
+            records.append(done[(record["trial"], r)])
             continue
-        run_dir = os.path.join(out_dir, "trials", tid, f"r{r}")
-        record = {"trial": tid, "repeat": r, "seed": config["seed"] + r, "point": point,
-                  "settings": settings, "run_dir": os.path.relpath(run_dir, out_dir)}
-        try:
-            record.update(status="ok", **run_trial(settings, data, r, config["seed"] + r,
-                                                   run_dir, verbose))
-        except SweepInterrupted:
-            raise
-        except Exception as e:               # a bad configuration, NaN, ...: record, go on
-            record.update(status="failed", error=f"{type(e).__name__}: {e}",
-                          where=traceback.format_exc(limit=-1).strip().splitlines()[-2].strip())
-        append_result(os.path.join(out_dir, RESULTS), record)
-        done[(tid, r)] = record
-        records.append(record)
-        log(record)
+        record.update(attempt(record["settings"], data, r, record["seed"], run_dir, verbose))
+        records.append(_finish(record, out_dir, done, log))
     return records
+
+
+_WORKER_DATA = None
+
+
+def _worker_start(data_spec, seed):
+    """A worker process: its own copy of the data; Ctrl-C reaches it only while a trial runs."""
+    global _WORKER_DATA
+    _WORKER_DATA = Data(data_spec, seed)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_trial(settings, repeat, seed, run_dir):
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # fit saves the epoch and stops
+    try:
+        return attempt(settings, _WORKER_DATA, repeat, seed, run_dir)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _threads_each(workers):
+    """Environment for worker processes: the parent's thread count shared out among them."""
+    import numba   # the parent's thread count (NUMBA_NUM_THREADS or the cores)
+    n = str(max(1, numba.config.NUMBA_NUM_THREADS // workers))
+    keys = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(dict.fromkeys(keys, n))          # read by each worker as it starts
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_parallel(pts, config, out_dir, done, log, workers):
+    """Every (point, repeat) not in ``done``, ``workers`` trials at a time, each in its own process.
+
+    The threads are shared out (2 cores, 2 workers: 1 thread each, which trains two models faster
+    than one at a time on 2 threads). Results are appended here, in the order trials finish; each
+    trial's own numbers do not depend on the order. Ctrl-C: running trials save their epoch, the
+    rest are not started, and SweepInterrupted is raised.
+    """
+    jobs = [_job(p, r, config, out_dir) for p in pts for r in range(config["repeats"])]
+    jobs = [(rec, d) for rec, d in jobs if (rec["trial"], rec["repeat"]) not in done]
+    if not jobs:
+        return
+    context = multiprocessing.get_context("spawn")     # a fresh process reads the thread counts
+    with _threads_each(workers), ProcessPoolExecutor(
+            min(workers, len(jobs)), context, initializer=_worker_start,
+            initargs=(config["data"], config["seed"])) as pool:
+        pending, running = list(jobs), {}
+
+        def start_next():                               # no more in flight than workers: a
+            rec, run_dir = pending.pop(0)               # trial not started is never queued
+            running[pool.submit(_worker_trial, rec["settings"], rec["repeat"], rec["seed"],
+                                run_dir)] = rec
+
+        for _ in range(min(workers, len(jobs))):
+            start_next()
+        log(f"{len(jobs)} trials, {len(running)} at a time")
+        try:
+            while running:
+                for future in wait(running, return_when=FIRST_COMPLETED)[0]:
+                    record = {**running.pop(future), **future.result()}
+                    finished = len(jobs) - len(pending) - len(running)
+                    log(f"[{finished}/{len(jobs)} done] {record['trial'].rsplit('-', 1)[0]}")
+                    _finish(record, out_dir, done, log)
+                    if pending:
+                        start_next()
+        except (KeyboardInterrupt, SweepInterrupted) as e:   # running trials save and stop
+            raise SweepInterrupted(str(e) or "Ctrl-C") from None
 
 
 def point_score(records):
@@ -173,12 +171,17 @@ def point_score(records):
     return float(np.mean([r["val_accuracy"] for r in records]))
 
 
-def run_sweep(config, out_dir, storage=None, verbose=False, log=print):
+def run_sweep(config, out_dir, storage=None, verbose=False, log=print, workers=1):
     """Run (or resume) the sweep described by ``config`` (``minicnn.sweep.config.check``'d).
 
-    Returns the list of records (results.jsonl). Raises SweepInterrupted on Ctrl-C in a trial;
-    the summary is written in every case.
+    workers: trials run at once, each in its own process (grid, random, one_at_a_time; Optuna
+    shares a study between processes through ``storage`` instead). Returns the list of records
+    (results.jsonl). Raises SweepInterrupted on Ctrl-C in a trial; the summary is written in
+    every case.
     """
+    if workers < 1 or workers > 1 and config["strategy"] == "optuna":
+        raise ValueError(f"workers must be at least 1, and 1 for strategy \"optuna\" (run the "
+                         f"command once per worker with the same --storage); got {workers}")
     os.makedirs(out_dir, exist_ok=True)
     done = {(r["trial"], r["repeat"]): r for r in read_results(os.path.join(out_dir, RESULTS))}
     data = Data(config["data"], config["seed"])
@@ -187,6 +190,8 @@ def run_sweep(config, out_dir, storage=None, verbose=False, log=print):
             from minicnn.sweep.tpe import run_optuna   # lazy: Optuna is an optional extra
             run_optuna(config, out_dir, storage, lambda point: point_score(
                 evaluate_point(point, config, data, out_dir, done, log, verbose)), log)
+        elif workers > 1:
+            run_parallel(cfg.points(config), config, out_dir, done, log, workers)
         else:
             pts = cfg.points(config)
             for i, point in enumerate(pts, 1):
