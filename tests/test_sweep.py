@@ -5,10 +5,16 @@ figure; one-at-a-time lists the report's kind of search (the baseline, then one 
 a killed sweep resumes without rerunning finished trials (a torn last line is ignored); a failing
 trial is recorded as failed and the sweep goes on; the same seed gives the same table; Optuna's
 TPE path counts its budget in the study and resumes it; the CLI runs a JSON config, and the
-example TOML config is valid.
+example TOML configs are valid. With ``--workers 2`` the trials run in two processes and train
+exactly the weights one process trains; Ctrl-C saves the running trials, a killed worker is
+reported (not a hang) and the next run finishes the sweep. ``warmup`` is a trial setting.
 """
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -157,6 +163,72 @@ def test_a_failing_trial_in_a_worker_is_recorded(folder, tmp_path):
     status = {r["point"]["kernel_size"]: r["status"] for r in records}
     assert status == {3: "ok", 4: "failed"}
     assert "kernel_size" in next(r["error"] for r in records if r["status"] == "failed")
+
+
+def _start_sweep(config_path, out):
+    """`minicnn sweep --workers 2` in a session of its own (Ctrl-C goes to its process group)."""
+    env = {**os.environ, "PYTHONPATH": os.path.abspath(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "minicnn", "sweep", str(config_path), "--out",
+                             str(out), "--workers", "2"], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_a_trial_epoch(out, proc):
+    deadline = time.time() + 120
+    while not list(out.glob("trials/*/r*/history.json")):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.05)
+
+
+def _children(pid):
+    kids = []
+    for stat in os.listdir("/proc"):
+        try:
+            fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):
+            kids.append(int(stat))
+    return kids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the workers")
+def test_ctrl_c_and_a_killed_worker_with_workers_lose_nothing(folder, tmp_path):
+    c = _config(folder, space={"lr": [0.01, 0.001]})
+    c["fixed"]["epochs"] = 300
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(c))
+    out = tmp_path / "out"
+    proc = _start_sweep(path, out)
+    _wait_for_a_trial_epoch(out, proc)
+    os.killpg(proc.pid, signal.SIGINT)                  # Ctrl-C in the terminal
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "run the same command again to resume" in stdout
+    assert len(read_results(out / "results.jsonl")) < 4
+    assert list(out.glob("trials/*/r*/last.npz"))        # the running trials saved their epoch
+
+    proc = _start_sweep(path, out)                       # resumed; then a worker is killed
+    _wait_for_a_trial_epoch(out, proc)
+    deadline = time.time() + 60
+    while not [k for k in _children(proc.pid) if "spawn_main" in open(
+            f"/proc/{k}/cmdline").read()]:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    worker = next(k for k in _children(proc.pid) if "spawn_main" in open(
+        f"/proc/{k}/cmdline").read())
+    os.kill(worker, signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "worker process died" in stderr, stderr[-2000:]
+
+    proc = _start_sweep(path, out)                       # and the next run finishes the sweep
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-2000:]
+    records = read_results(out / "results.jsonl")
+    assert len(records) == 4 and all(r["status"] == "ok" for r in records)
+    for r in records:
+        history = History.read(out / r["run_dir"] / "history.json")
+        assert history.epochs == 300
 
 
 def test_warmup_is_a_trial_setting(folder, tmp_path):

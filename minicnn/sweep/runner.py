@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -162,6 +163,11 @@ def run_parallel(pts, config, out_dir, done, log, workers):
                         start_next()
         except (KeyboardInterrupt, SweepInterrupted) as e:   # running trials save and stop
             raise SweepInterrupted(str(e) or "Ctrl-C") from None
+        except BrokenProcessPool:                # killed (out of memory?): say so, do not hang
+            names = ", ".join(sorted({rec["trial"] for rec in running.values()}))
+            raise ChildProcessError(f"a sweep worker process died (killed, or out of memory) "
+                                    f"while training {names}; run the same command again to "
+                                    f"resume (with fewer --workers if memory ran out)") from None
 
 
 def point_score(records):
