@@ -220,6 +220,7 @@ def test_ctrl_c_and_a_killed_worker_with_workers_lose_nothing(folder, tmp_path):
     os.kill(worker, signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "worker process died" in stderr, stderr[-2000:]
+    assert "while training lr=" in stderr                # names the trials it was running
 
     proc = _start_sweep(path, out)                       # and the next run finishes the sweep
     stdout, stderr = proc.communicate(timeout=300)

@@ -129,8 +129,9 @@ def _threads_each(workers):
 def run_parallel(pts, config, out_dir, done, log, workers):
     """Every (point, repeat) not in ``done``, ``workers`` trials at a time, each in its own process.
 
-    The threads are shared out (2 cores, 2 workers: 1 thread each, which trains two models faster
-    than one at a time on 2 threads). Results are appended here, in the order trials finish; each
+    The threads are shared out (2 cores, 2 workers: 1 thread each, both cores busy through the
+    parts of a step that a second thread barely speeds up). Results are appended here, in the
+    order trials finish; each
     trial's own numbers do not depend on the order. Ctrl-C: running trials save their epoch, the
     rest are not started, and SweepInterrupted is raised.
     """
@@ -155,7 +156,8 @@ def run_parallel(pts, config, out_dir, done, log, workers):
         try:
             while running:
                 for future in wait(running, return_when=FIRST_COMPLETED)[0]:
-                    record = {**running.pop(future), **future.result()}
+                    fields = future.result()    # raises first: the trial stays in running
+                    record = {**running.pop(future), **fields}
                     finished = len(jobs) - len(pending) - len(running)
                     log(f"[{finished}/{len(jobs)} done] {record['trial'].rsplit('-', 1)[0]}")
                     _finish(record, out_dir, done, log)
