@@ -173,9 +173,10 @@ def _start_sweep(config_path, out):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_a_trial_epoch(out, proc):
-    deadline = time.time() + 120
-    while not list(out.glob("trials/*/r*/history.json")):
+def _wait_for_an_epoch(out, proc):
+    """Until a running trial saves an epoch (both workers are past their start-up by then)."""
+    since, deadline = time.time(), time.time() + 300
+    while not [f for f in out.glob("trials/*/r*/history.json") if f.stat().st_mtime > since]:
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
         time.sleep(0.05)
 
@@ -200,26 +201,21 @@ def test_ctrl_c_and_a_killed_worker_with_workers_lose_nothing(folder, tmp_path):
     path.write_text(json.dumps(c))
     out = tmp_path / "out"
     proc = _start_sweep(path, out)
-    _wait_for_a_trial_epoch(out, proc)
+    _wait_for_an_epoch(out, proc)
     os.killpg(proc.pid, signal.SIGINT)                  # Ctrl-C in the terminal
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == 130, (stdout, stderr[-2000:])
     assert "run the same command again to resume" in stdout
     assert len(read_results(out / "results.jsonl")) < 4
     assert list(out.glob("trials/*/r*/last.npz"))        # the running trials saved their epoch
 
     proc = _start_sweep(path, out)                       # resumed; then a worker is killed
-    _wait_for_a_trial_epoch(out, proc)
-    deadline = time.time() + 60
-    while not [k for k in _children(proc.pid) if "spawn_main" in open(
-            f"/proc/{k}/cmdline").read()]:
-        assert time.time() < deadline
-        time.sleep(0.05)
-    worker = next(k for k in _children(proc.pid) if "spawn_main" in open(
-        f"/proc/{k}/cmdline").read())
-    os.kill(worker, signal.SIGKILL)
+    _wait_for_an_epoch(out, proc)
+    workers = [k for k in _children(proc.pid) if "spawn_main" in open(f"/proc/{k}/cmdline").read()]
+    assert workers, "no worker processes"
+    os.kill(workers[0], signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 1 and "worker process died" in stderr, stderr[-2000:]
+    assert proc.returncode == 1 and "worker process died" in stderr, (stdout, stderr[-2000:])
     assert "while training lr=" in stderr                # names the trials it was running
 
     proc = _start_sweep(path, out)                       # and the next run finishes the sweep
