@@ -4,8 +4,9 @@
     records = run_sweep(load_config("examples/sweep_cnn5.toml"), "runs/sweep/cnn5")
 
 Modules: config (read and check a TOML/JSON config; list a grid / random / one-at-a-time
-search), runner (each trial a ``fit`` in its own folder; results.jsonl; resume; failures),
-tpe (Optuna's TPE sampler, optional), report (the Markdown table and the figure).
+search), trial (one trial: a ``fit`` in its own folder, failures as records), runner (the
+trials in order or in worker processes; results.jsonl; resume), tpe (Optuna's TPE sampler,
+optional), report (the Markdown table and the figure).
 See docs/tuning.md.
 """
 from minicnn.sweep.config import check as check_config
