@@ -209,14 +209,22 @@ def test_ctrl_c_and_a_killed_worker_with_workers_lose_nothing(folder, tmp_path):
     assert len(read_results(out / "results.jsonl")) < 4
     assert list(out.glob("trials/*/r*/last.npz"))        # the running trials saved their epoch
 
-    proc = _start_sweep(path, out)                       # resumed; then a worker is killed
-    _wait_for_an_epoch(out, proc)
+    other = tmp_path / "other"            # a short trial and a long one: when the short one
+    path2 = tmp_path / "c2.json"          # is done, one worker idles while the other trains
+    path2.write_text(json.dumps({**c, "repeats": 1, "space": {"epochs": [2, 300]}}))
+    proc = _start_sweep(path2, other)
+    deadline = time.time() + 300
+    while not read_results(other / "results.jsonl"):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.05)
     workers = [k for k in _children(proc.pid) if "spawn_main" in open(f"/proc/{k}/cmdline").read()]
-    assert workers, "no worker processes"
-    os.kill(workers[0], signal.SIGKILL)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)                  # killed, as by the out-of-memory killer
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "worker process died" in stderr, (stdout, stderr[-2000:])
-    assert "while training lr=" in stderr                # names the trials it was running
+    assert "while training epochs=300" in stderr         # names the trial it was running
+    assert not [k for k in workers if os.path.exists(f"/proc/{k}") and open(
+        f"/proc/{k}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]   # none left behind
 
     proc = _start_sweep(path, out)                       # and the next run finishes the sweep
     stdout, stderr = proc.communicate(timeout=300)

@@ -166,6 +166,10 @@ def run_parallel(pts, config, out_dir, done, log, workers):
         except (KeyboardInterrupt, SweepInterrupted) as e:   # running trials save and stop
             raise SweepInterrupted(str(e) or "Ctrl-C") from None
         except BrokenProcessPool:                # killed (out of memory?): say so, do not hang
+            # the pool terminates its workers, but misses one that was starting as another
+            # died, and then waits for it forever (seen on Python 3.11): terminate them all
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
             names = ", ".join(sorted({rec["trial"] for rec in running.values()}))
             raise ChildProcessError(f"a sweep worker process died (killed, or out of memory) "
                                     f"while training {names}; run the same command again to "
