@@ -240,15 +240,18 @@ def test_warmup_is_a_trial_setting(folder, tmp_path):
     c = _config(folder, repeats=1, fixed={**_config(folder)["fixed"], "epochs": 3},
                 space={"warmup": [0, 2]})
     records = {r["point"]["warmup"]: r for r in run_sweep(c, tmp_path / "s", log=lambda _: None)}
-    lrs = {w: minicnn.load(tmp_path / "s" / r["run_dir"] / "last.npz").metadata
-           for w, r in records.items()}
+    meta = {w: minicnn.load(tmp_path / "s" / r["run_dir"] / "last.npz").metadata
+            for w, r in records.items()}
     lr = {w: History.read(tmp_path / "s" / r["run_dir"] / "history.json").history["lr"]
           for w, r in records.items()}
     assert lr[0][0] == pytest.approx(1e-3) and lr[2][0] == pytest.approx(1e-3 / 3)
-    assert [lrs[w]["recipe"]["warmup"] for w in (0, 2)] == [0, 2]
+    assert [meta[w]["recipe"]["warmup"] for w in (0, 2)] == [0, 2]
     bad = run_sweep(_config(folder, repeats=1, fixed={**c["fixed"], "schedule": "step"},
                             space={"warmup": [1]}), tmp_path / "t", log=lambda _: None)
     assert bad[0]["status"] == "failed" and "warmup" in bad[0]["error"]
+    negative = run_sweep(_config(folder, repeats=1, space={"warmup": [-1]}), tmp_path / "u",
+                         log=lambda _: None)
+    assert negative[0]["status"] == "failed" and "warmup >= 0" in negative[0]["error"]
 
 
 def test_optuna_tpe_budget_and_resume(folder, tmp_path):

@@ -24,7 +24,7 @@ def register(subparsers):
                    "the results folder); e.g. postgresql://... for several machines")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="trials run at once, each in its own process with a share of the "
-                        "threads (default 1; 2 on 2 cores trains two models faster than one)")
+                        "threads (default 1; on 2 cores, 2 keeps both busy)")
     p.add_argument("--verbose", action="store_true", help="print every epoch of every trial")
     p.set_defaults(func=run)
 

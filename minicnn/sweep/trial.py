@@ -79,10 +79,10 @@ def run_trial(settings, data, repeat, seed, run_dir, verbose=False):
     optimizer = make_optimizer(model, settings)
     schedule, warmup = settings["schedule"], settings["warmup"]
     if warmup:                                   # as `minicnn train --warmup N`
-        if schedule != "cosine" or warmup < 0:
-            raise ValueError(f"warmup takes a number of epochs >= 0 and schedule \"cosine\", "
-                             f"got warmup {warmup} with schedule {schedule!r}")
-        schedule = cosine(optimizer.lr, settings["epochs"], warmup=warmup)
+        if schedule != "cosine":
+            raise ValueError(f"warmup is for schedule \"cosine\", got warmup {warmup} with "
+                             f"schedule {schedule!r}")
+        schedule = cosine(optimizer.lr, settings["epochs"], warmup=warmup)  # checks warmup >= 0
     t0 = time.perf_counter()
     history = fit(model, train, val, epochs=settings["epochs"], batch_size=settings["batch_size"],
                   optimizer=optimizer, lr_schedule=schedule,

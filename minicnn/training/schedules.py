@@ -25,8 +25,9 @@ def step(lr, every, drop=0.1):
 
 def cosine(lr, epochs, min_lr=0.0, warmup=0):
     """Linear warm-up for ``warmup`` epochs, then half a cosine from ``lr`` down towards ``min_lr``."""
-    if epochs < 1:
-        raise ValueError(f"cosine schedule: epochs must be >= 1, got {epochs}")
+    if epochs < 1 or warmup < 0:
+        raise ValueError(f"cosine schedule: epochs must be >= 1 and warmup >= 0, got epochs "
+                         f"{epochs}, warmup {warmup}")
 
     def schedule(epoch):
         if epoch < warmup:
