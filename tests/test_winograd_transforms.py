@@ -1,7 +1,8 @@
 """The Numba transforms of the Winograd fast path are the matrices of ``winograd_tables``.
 
-``transform_rows`` has F(4x4)'s tables written out (BT4, AT4, A4 = AT4^T) and a generic path for
-any other matrix; both must compute Y = B X on rows of tiles, whichever rows of X and Y they
+``winograd_rows.transform_rows`` has the tables of both tile sizes written out (BT, AT, A = AT^T,
+G and G^T of F(4x4) and F(2x2); ``transform_rows_t`` BT4^T and BT2^T) and a generic path for any
+other matrix; all must compute Y = B X on rows of tiles, whichever rows of X and Y they
 address, in float32 (staying float32) and float64. ``tile_transform`` / ``untile_transform`` are
 checked against the reference's tiling by the whole-convolution tests in test_winograd_fast.py;
 here the one-tile case is checked against B d B^T written with NumPy, ``tile_transform_t`` (the
@@ -11,10 +12,11 @@ input gradient's scatter) as ``tile_transform``'s adjoint, and the filter transf
 import numpy as np
 import pytest
 
-from minicnn.kernels import winograd_filters as wf, winograd_ref as ref, winograd_transforms as wt
+from minicnn.kernels import winograd_filters as wf, winograd_ref as ref, winograd_rows as wr, winograd_transforms as wt
 from minicnn.kernels.winograd_tables import AT2, AT4, BT2, BT4, G2, G4
 
-MATRICES = {"BT4": BT4, "AT4": AT4, "A4": AT4.T, "BT2": BT2, "AT2": AT2, "A2": AT2.T, "G4": G4, "G2": G2}
+MATRICES = {"BT4": BT4, "AT4": AT4, "A4": AT4.T, "BT2": BT2, "AT2": AT2, "A2": AT2.T, "G4": G4, "G2": G2,
+            "G4T": G4.T, "G2T": G2.T, "other": np.arange(15.0).reshape(5, 3) - 7}
 
 
 @pytest.mark.parametrize("transposed", [False, True])
@@ -29,9 +31,9 @@ def test_transform_rows_is_the_matrix(name, dtype, transposed):
     X = rng.standard_normal((2 * t + 3, 3, 37)).astype(dtype)       # rows, columns, tiles
     Y = np.full((2 * a + 2, 2, 37), np.nan, dtype)
     if transposed:
-        wt.transform_rows_t(B, np.ascontiguousarray(B.T), X, 1, 2, 2, Y, 2, 1, 1)
+        wr.transform_rows_t(B, np.ascontiguousarray(B.T), X, 1, 2, 2, Y, 2, 1, 1)
     else:
-        wt.transform_rows(B, X, 1, 2, 2, Y, 2, 1, 1)               # rows 1, 3, 5, ... of column 2
+        wr.transform_rows(B, X, 1, 2, 2, Y, 2, 1, 1)               # rows 1, 3, 5, ... of column 2
     want = M.astype(np.float64) @ X[1:1 + 2 * t:2, 2].astype(np.float64)
     tol = 1e-5 if dtype == np.float32 else 1e-13
     assert Y.dtype == dtype

@@ -6,7 +6,7 @@ stays in cache), each half a ``transform_rows`` pass over whole rows of filters.
 import numpy as np
 from numba import njit
 
-from minicnn.kernels.winograd_transforms import transform_rows
+from minicnn.kernels.winograd_rows import transform_rows
 
 
 def filter_blocks(C_out, C):
@@ -38,9 +38,9 @@ def filter_transform(W, G, U, b0=0, b1=-1):
     tmp = np.empty((a, r, L), W.dtype)        # tmp[i, l] = sum_k G[i, k] w[k, l]
     tmp2 = tmp.reshape((a * r, 1, L))
     for bk in range(b0, nbk if b1 < 0 else b1):
-        for e in range(L):
-            for k in range(r):
-                for l in range(r):
+        for k in range(r):                    # row by row: one stream written, not r*r
+            for l in range(r):
+                for e in range(L):
                     w[k, l, e] = Wb[bk, e, k * r + l]
         for l in range(r):
             transform_rows(G, w, 0, 1, l, tmp, 0, 1, l)
@@ -66,8 +66,8 @@ def filter_transform_t(dU, G, dW, b0=0, b1=-1):
             transform_rows(GT, dU3, i * a, 1, bk, h, 0, 1, i)
         for l in range(r):
             transform_rows(GT, h2, l * a, 1, 0, w, 0, 1, l)
-        for e in range(L):
-            for k in range(r):
-                for l in range(r):
+        for k in range(r):
+            for l in range(r):
+                for e in range(L):
                     dWb[bk, e, k * r + l] = w[k, l, e]
     return dW

@@ -3,9 +3,8 @@
 Every transform is B X B^T for a small matrix B applied to many tiles at once: the tiles sit
 side by side in the last axis (``p``), so each half (B X, then (B X) B^T) is a linear
 combination of whole rows of tiles, loops over contiguous memory that LLVM vectorises.
-``transform_rows`` does one half for one group of rows: F(4x4)'s tables are written out there
-(all of B's outputs in one pass, zeros skipped, shared sums computed once), any other matrix
-goes through ``_combine_at``, one pass per nonzero entry.
+``winograd_rows.transform_rows`` does one half for one group of rows, with the tables of both
+tile sizes written out.
 
 - ``tile_transform`` gathers each channel's tiles from NCHW (zeros outside the image: the
   padding; negative padding crops), then transforms them: the input transform V = BT d B, and
@@ -22,88 +21,7 @@ The filter transforms (U = G W G^T and its adjoint) are in ``winograd_filters``.
 import numpy as np
 from numba import njit
 
-
-@njit(nogil=True, cache=True, inline="always")
-def _combine_at(out, B, i, src, k0, ks, o):
-    """out[:] = sum_k B[i, k] * src[k0 + k*ks, o, :] over the nonzero B[i, k] (src 3-D,
-    C-contiguous): one vectorised pass per entry, for any B (F(2x2)'s small tables, the filters)."""
-    first = True
-    for k in range(B.shape[1]):
-        bik = B[i, k]
-        if bik != 0:
-            row = src[k0 + k * ks, o]
-            if first:
-                for q in range(out.shape[0]):
-                    out[q] = bik * row[q]
-            else:
-                for q in range(out.shape[0]):
-                    out[q] += bik * row[q]
-            first = False
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _combine(out, B, i, src):
-    """out[:] = sum_k B[i, k] * src[k, :] (src 2-D, C-contiguous)."""
-    _combine_at(out, B, i, src.reshape((src.shape[0], 1, src.shape[1])), 0, 1, 0)
-
-
-# The F(4x4, 3x3) tables' constants, in float32 (exact; float32 data stays float32)
-_2, _4, _5 = np.float32(2), np.float32(4), np.float32(5)
-_H, _Q, _E = np.float32(0.5), np.float32(0.25), np.float32(0.125)
-
-
-@njit(nogil=True, cache=True)
-def transform_rows(B, X, xo, xs, xc, Y, yo, ys, yc):
-    """Y[yo + i*ys, yc, :] = sum_k B[i, k] X[xo + k*xs, xc, :] for every row i of B (X, Y 3-D,
-    C-contiguous: each [r, c] is a row of tiles side by side).
-
-    F(4x4)'s tables (BT4, AT4 and A4 = AT4^T; ``winograd_tables``) are written out: one pass
-    computes all of B's outputs, zeros skipped and shared sums computed once, several times
-    faster than ``_combine_at``'s pass per entry, which serves any other B. Tests hold both to
-    the matrices."""
-    n, (a, t) = X.shape[2], B.shape
-    if (a, t) == (6, 6):                              # BT4 d: the input transform
-        r0, r1, r2, r3 = X[xo, xc], X[xo + xs, xc], X[xo + 2 * xs, xc], X[xo + 3 * xs, xc]
-        r4, r5 = X[xo + 4 * xs, xc], X[xo + 5 * xs, xc]
-        y0, y1, y2 = Y[yo, yc], Y[yo + ys, yc], Y[yo + 2 * ys, yc]
-        y3, y4, y5 = Y[yo + 3 * ys, yc], Y[yo + 4 * ys, yc], Y[yo + 5 * ys, yc]
-        for q in range(n):
-            x0, x1, x2, x3, x4, x5 = r0[q], r1[q], r2[q], r3[q], r4[q], r5[q]
-            p, r = _4 * x4 - x2, x1 - _4 * x3               # y1, y2 = p -+ r
-            u, v = _2 * (x2 - x4), x1 - x3                  # y3, y4 = u +- v
-            y0[q] = x0 - _5 * x2 + _4 * x4
-            y1[q] = p - r
-            y2[q] = p + r
-            y3[q] = u + v
-            y4[q] = u - v
-            y5[q] = x1 - _5 * x3 + _4 * x5
-    elif (a, t) == (4, 6):                            # AT4 M: the output transform
-        r0, r1, r2, r3 = X[xo, xc], X[xo + xs, xc], X[xo + 2 * xs, xc], X[xo + 3 * xs, xc]
-        r4, r5 = X[xo + 4 * xs, xc], X[xo + 5 * xs, xc]
-        y0, y1, y2, y3 = Y[yo, yc], Y[yo + ys, yc], Y[yo + 2 * ys, yc], Y[yo + 3 * ys, yc]
-        for q in range(n):
-            sp, sm, tp, tm = r1[q] + r2[q], r1[q] - r2[q], r3[q] + r4[q], r3[q] - r4[q]
-            y0[q] = r0[q] + sp + tp
-            y1[q] = sm + _H * tm
-            y2[q] = sp + _Q * tp
-            y3[q] = sm + _E * tm + r5[q]
-    elif (a, t) == (6, 4):                            # A4 dY: dout's transform for dW
-        r0, r1, r2, r3 = X[xo, xc], X[xo + xs, xc], X[xo + 2 * xs, xc], X[xo + 3 * xs, xc]
-        y0, y1, y2 = Y[yo, yc], Y[yo + ys, yc], Y[yo + 2 * ys, yc]
-        y3, y4, y5 = Y[yo + 3 * ys, yc], Y[yo + 4 * ys, yc], Y[yo + 5 * ys, yc]
-        for q in range(n):
-            x0, x1, x2, x3 = r0[q], r1[q], r2[q], r3[q]
-            p, r = x0 + x2, x1 + x3
-            u, v = x0 + _Q * x2, _H * x1 + _E * x3
-            y0[q] = x0
-            y1[q] = p + r
-            y2[q] = p - r
-            y3[q] = u + v
-            y4[q] = u - v
-            y5[q] = x3
-    else:
-        for i in range(a):
-            _combine_at(Y[yo + i * ys, yc], B, i, X, xo, xs, xc)
+from minicnn.kernels.winograd_rows import transform_rows, transform_rows_t
 
 
 @njit(nogil=True, cache=True)
@@ -159,31 +77,6 @@ def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
             transform_rows(B, tmp2, i * t, 1, 0, out, i * a, 1, c)
     return out
 
-
-@njit(nogil=True, cache=True)
-def transform_rows_t(B, BT, X, xo, xs, xc, Y, yo, ys, yc):
-    """Y[yo + k*ys, yc, :] = sum_i B[i, k] X[xo + i*xs, xc, :] for every column k of B (BT =
-    B^T, C-contiguous): ``transform_rows`` with B transposed, the adjoint's half-transform.
-    BT4's is written out (a 6x6 B is taken to be BT4, as in ``transform_rows``); any other B
-    goes through ``_combine_at`` with BT."""
-    n, (t, a) = X.shape[2], BT.shape
-    if (a, t) == (6, 6):                              # BT4^T: tile_transform_t's half
-        r0, r1, r2, r3 = X[xo, xc], X[xo + xs, xc], X[xo + 2 * xs, xc], X[xo + 3 * xs, xc]
-        r4, r5 = X[xo + 4 * xs, xc], X[xo + 5 * xs, xc]
-        y0, y1, y2 = Y[yo, yc], Y[yo + ys, yc], Y[yo + 2 * ys, yc]
-        y3, y4, y5 = Y[yo + 3 * ys, yc], Y[yo + 4 * ys, yc], Y[yo + 5 * ys, yc]
-        for q in range(n):
-            x0, x5 = r0[q], r5[q]
-            s12, d12, s34, d34 = r1[q] + r2[q], r2[q] - r1[q], r3[q] + r4[q], r3[q] - r4[q]
-            y0[q] = x0
-            y1[q] = d12 + d34 + x5
-            y2[q] = _2 * s34 - _5 * x0 - s12
-            y3[q] = -_4 * d12 - d34 - _5 * x5
-            y4[q] = _4 * (x0 + s12) - _2 * s34
-            y5[q] = _4 * x5
-    else:
-        for k in range(t):
-            _combine_at(Y[yo + k * ys, yc], BT, k, X, xo, xs, xc)
 
 
 @njit(nogil=True, cache=True)
