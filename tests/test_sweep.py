@@ -25,6 +25,7 @@ import minicnn
 from minicnn.cli import main
 from minicnn.sweep import check_config, load_config, markdown_table, aggregate, read_results
 from minicnn.sweep import run_sweep
+from minicnn.optim import DEFAULT_LR
 from minicnn.sweep.config import points
 from minicnn.training import History
 
@@ -301,3 +302,20 @@ def test_the_cnn5_epochs_sweep_is_the_example_recipe(monkeypatch):
         example.LR, example.WARMUP, example.DROPOUT, example.BATCH_SIZE, example.AUGMENT)
     assert example.EPOCHS == 24 and example.WIDTH == s.get("width", 1.0) == 1.0
     assert example.WEIGHT_DECAY == s["weight_decay"] and s["optimizer"] == "adam"
+
+
+def test_the_full_report_search_varies_the_example_recipe(monkeypatch):
+    """examples/sweep_cnn5_report_full.toml: its baseline is examples/train_cnn5.py as shipped
+    (Adam at its default lr, 1e-3), then the report's four knobs one at a time."""
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))
+    import train_cnn5 as example
+    c = load_config(os.path.join(ROOT, "examples", "sweep_cnn5_report_full.toml"))
+    s, pts = c["fixed"], points(c)
+    assert (DEFAULT_LR[pts[0]["optimizer"]], s["warmup"], s["dropout"], s["batch_size"], s["augment"],
+            s["epochs"], s["weight_decay"], s["lr"]) == (example.LR, example.WARMUP, example.DROPOUT,
+                                                         example.BATCH_SIZE, example.AUGMENT, example.EPOCHS,
+                                                         example.WEIGHT_DECAY, None)
+    assert pts[0] == {"stride": 1, "optimizer": "adam", "width": example.WIDTH, "kernel_size": 3}
+    changed = [{k for k in p if p[k] != pts[0][k]} for p in pts[1:]]
+    assert changed == [{"stride"}, {"optimizer"}, {"optimizer"}, {"width"}, {"width"}, {"kernel_size"}]
+    assert c["repeats"] == 2 and c["data"]["limit"] is None
