@@ -262,18 +262,17 @@ def conv_backward(dout, saved, W, stride=1, padding=0, need_dx=True, ws=None, ti
         dU, db = parts[0]
         for _, b in parts[1:]:
             db += b
-        _sum_into(dU, [p for p, _ in parts[1:]], len(ranges))
+        _sum_into(dU, [p for p, _ in parts[1:]])
         dW = _shared(filter_transform_t, dU, G, np.empty(W.shape, W.dtype))           # C_out, C, 3, 3
     return dx, dW, (db if has_bias else None)
 
 
-def _sum_into(dU, others, T):
-    """dU += each of ``others``, T threads each adding its share of the tile positions (a
-    512->512 layer's dU is 16 MB or more: one thread alone takes milliseconds)."""
+def _sum_into(dU, others):
+    """dU += each of ``others``, the worker threads each adding its share of the tile positions
+    (a 512->512 layer's dU is 16 MB or more: one thread alone takes milliseconds)."""
     if others:
-        kk = dU.shape[0]
         cf._map(lambda w, k0, k1: [np.add(dU[k0:k1], o[k0:k1], out=dU[k0:k1]) for o in others],
-                [(kk * w // T, kk * (w + 1) // T) for w in range(T)])
+                cf._sample_ranges(dU.shape[0], dU.size))
 
 
 def _forward_filters(kept, W, G, ws):

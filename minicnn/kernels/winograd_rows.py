@@ -18,7 +18,8 @@ from numba import njit
 @njit(nogil=True, cache=True, inline="always")
 def _combine_at(out, B, i, src, k0, ks, o):
     """out[:] = sum_k B[i, k] * src[k0 + k*ks, o, :] over the nonzero B[i, k] (src 3-D,
-    C-contiguous): one vectorised pass per entry, for any B (F(2x2)'s small tables, the filters)."""
+    C-contiguous): one vectorised pass per entry, for any B (the plain definition; the tables
+    of ``winograd_tables`` have their own branches below)."""
     first = True
     for k in range(B.shape[1]):
         bik = B[i, k]
@@ -33,15 +34,10 @@ def _combine_at(out, B, i, src, k0, ks, o):
             first = False
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _combine(out, B, i, src):
-    """out[:] = sum_k B[i, k] * src[k, :] (src 2-D, C-contiguous)."""
-    _combine_at(out, B, i, src.reshape((src.shape[0], 1, src.shape[1])), 0, 1, 0)
-
-
 # The F(4x4, 3x3) tables' constants, in float32 (exact; float32 data stays float32)
 _2, _4, _5 = np.float32(2), np.float32(4), np.float32(5)
 _H, _Q, _E = np.float32(0.5), np.float32(0.25), np.float32(0.125)
+
 
 @njit(nogil=True, cache=True)
 def transform_rows(B, X, xo, xs, xc, Y, yo, ys, yc):

@@ -78,7 +78,6 @@ def tile_transform(src, n0, nb, ty0, ty1, TW, step, ph, pw, B, out):
     return out
 
 
-
 @njit(nogil=True, cache=True)
 def tile_transform_t(dV, n0, nb, ty0, ty1, TW, step, ph, pw, B, dx):
     """dx[n, c, ty*step + k - ph, tx*step + l - pw] += sum_{i,j} B[i,k] B[j,l] dV[i*a + j, c, p]
