@@ -22,6 +22,7 @@ Across machines, torchrun's rendezvous options start the same script: see docs/s
 import minicnn  # noqa: F401  (first: sets the thread defaults before NumPy/Numba load)
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -160,6 +161,11 @@ def main():
             print(f"validation accuracy: PyTorch {torch_acc:.4f}, minicnn {result['accuracy']:.4f} "
                   f"({result['n']} images); wrote {args.out}")
     dist.barrier()
+    # DDP sits in a reference cycle and holds the process group, so without this the group would
+    # be freed by whichever garbage collection comes next, maybe during interpreter shutdown,
+    # where gloo's threads die with "terminate called without an active exception" (SIGABRT).
+    del ddp, optimizer
+    gc.collect()
     dist.destroy_process_group()
 
 
