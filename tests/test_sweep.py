@@ -7,7 +7,8 @@ trial is recorded as failed and the sweep goes on; the same seed gives the same 
 TPE path counts its budget in the study and resumes it; the CLI runs a JSON config, and the
 example TOML configs are valid. With ``--workers 2`` the trials run in two processes and train
 exactly the weights one process trains; Ctrl-C saves the running trials, a killed worker is
-reported (not a hang) and the next run finishes the sweep. ``warmup`` is a trial setting.
+reported (not a hang) and the next run finishes the sweep. ``warmup`` is a trial setting. The
+summary's total time counts every process of a resumed run.
 """
 import json
 import os
@@ -27,6 +28,7 @@ from minicnn.sweep import check_config, load_config, markdown_table, aggregate, 
 from minicnn.sweep import run_sweep
 from minicnn.optim import DEFAULT_LR
 from minicnn.sweep.config import points
+from minicnn.sweep.report import write_summary
 from minicnn.training import History
 
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
@@ -124,6 +126,19 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(folder, tmp_path):
     assert any("kernel_size" in e for e in errors) and any("bogus" in e for e in errors)
     rows = aggregate(records)
     assert rows[0]["status"] == "ok" and "failed" in markdown_table(rows, ["optimizer"])
+
+
+def test_total_training_time_counts_every_process_of_a_resumed_run(folder, tmp_path):
+    """A run resumed after a kill trains in several processes: its epoch times add up, while
+    wall_time is only the last process's. The summary's total is the epochs' time."""
+    c = _config(folder, repeats=1, space={"optimizer": ["adam", "bogus"]})
+    records = run_sweep(c, tmp_path / "s", log=lambda _: None)
+    ok, failed = [r for r in records if r["status"] == "ok"], [r for r in records
+                                                                if r["status"] != "ok"]
+    assert len(ok) == 1 and len(failed) == 1 and ok[0]["train_time"] > 0
+    resumed = [{**ok[0], "train_time": 5400.0, "wall_time": 60.0}] + failed   # 90 min, last 1
+    text = write_summary(resumed, c, str(tmp_path / "s"))
+    assert "90.0 min of training in total" in text             # the failed run adds nothing
 
 
 def test_same_seed_same_table(folder, tmp_path):

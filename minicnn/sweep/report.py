@@ -100,7 +100,9 @@ def write_summary(records, config, out_dir):
     keys = list(config["space"])
     rows = aggregate(records)
     runs = sum(r["n"] for r in rows)
-    total = sum(r.get("wall_time", 0) or 0 for r in records)
+    # the epochs' own times: a run resumed after a kill spans several processes, and wall_time
+    # is only the last one's (a failed run records neither)
+    total = sum(r.get("train_time") or 0 for r in records)
     text = (f"# Sweep {config['name']}\n\nstrategy {config['strategy']}, seed {config['seed']}, "
             f"{len(rows)} configurations x {config['repeats']} repeat(s) = {runs} runs, "
             f"{total / 60:.1f} min of training in total.\n\nfixed: `{json.dumps(config['fixed'])}`"
