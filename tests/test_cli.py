@@ -66,6 +66,37 @@ def test_evaluate_json_and_leakage_aware_accuracy(run_dir, monkeypatch, capsys):
     assert "confusion matrix (rows = true class" in capsys.readouterr().out
 
 
+def test_evaluate_on_the_training_folder_scores_only_its_validation_split(run_dir, tmp_path,
+                                                                         monkeypatch, capsys):
+    """--data the checkpoint trained on: the recorded validation split, not all 24 images; an
+    ensemble whose members hold out different splits, or one trained on every image, is refused."""
+    from minicnn.training import load_checkpoint
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(run_dir / "cache"))
+    best, train = str(run_dir / "run" / "best.npz"), str(run_dir / "train")
+    split = load_checkpoint(best).metadata["split"]
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", best, "--data", train, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 < result["n"] == split["n_val"] < 24 and result["validation_split"] == split
+    assert main(["evaluate", "--checkpoint", best, "--data", train]) == 0
+    assert f"the validation split of {train} (20%, seed 0, {split['n_val']} images" in \
+        capsys.readouterr().out
+    other = write_images(tmp_path / "other", 4, seed=5)        # a model of another folder joins
+    assert main(["evaluate", "--checkpoint", best, "--checkpoint", best, "--data", str(other),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 8       # not a training folder: all
+    for extra, match in ((["--split-seed", "1"], "different validation splits"),
+                         (["--val-fraction", "0"], "trained on every image")):
+        out = tmp_path / "+".join(extra)
+        assert main(["train", "--model", "mini_resnet", "--data", train, "--image-size", "16",
+                     "--epochs", "1", "--batch-size", "8", "--out", str(out), "--quiet", *extra]) == 0
+        one_line_error(capsys, ["evaluate", "--checkpoint", best, "--checkpoint",
+                                str(out / ("best.npz" if "1" in extra else "last.npz")),
+                                "--data", train], match)
+    one_line_error(capsys, ["evaluate", "--checkpoint", best, "--data", train, "--train-data",
+                            train], "drop --train-data")
+
+
 def test_predict_prints_top_class_and_probabilities(run_dir, capsys):
     images = [str(run_dir / "train" / c / "img0.png") for c in CLASSES]
     capsys.readouterr()

@@ -7,11 +7,17 @@
 With several ``--checkpoint``s their probabilities are averaged (each model reads the images at its
 own size and colour, with its own standardisation); ``--tta`` adds each image's mirror image.
 
+When ``--data`` is the folder a checkpoint was trained on, only the validation split recorded in
+its metadata is scored (as ``minicnn report`` does), never an image it trained on: every model that
+trained on the folder must have the same split, and one trained on every image (``--val-fraction
+0``) is refused.
+
 Images are decoded at the checkpoint's image size and colour and standardised with its saved
 statistics. With ``--train-data``, the accuracy is also reported on only those test images that
 the leakage audit finds are not copies of training images (exact or near duplicates).
 """
 import json
+import os
 
 from minicnn.cli import CLIError
 
@@ -45,9 +51,30 @@ def load_members(paths, needs=("classes", "image_size", "color")):
     return members
 
 
+def recorded_validation(paths, members, test_dir):
+    """The ``metadata["split"]`` the members trained on ``test_dir`` share, or None if none did."""
+    from minicnn.data import data_dir, held_out  # lazy: keeps `minicnn --help` quick
+
+    def source(meta):                                # the folder a member trained on, if here
+        src = (meta.get("split") or {}).get("data")
+        return os.path.realpath(data_dir(src)) if src and os.path.isdir(src) else None
+    here = os.path.realpath(test_dir)
+    mine = [(p, m.metadata["split"]) for p, m in zip(paths, members) if source(m.metadata) == here]
+    for path, split in mine:
+        if not held_out(split):
+            raise CLIError(f"{path} was trained on every image of {test_dir} (--val-fraction 0): "
+                           f"none is unseen; evaluate it on another folder (e.g. Testing)")
+    keys = ("val_fraction", "seed", "mirrors_kept_together")
+    if len({tuple(s.get(k) for k in keys) for _, s in mine}) > 1:
+        raise CLIError(f"{mine[0][0]} and the other checkpoints trained on {test_dir} hold out "
+                       f"different validation splits: no image is unseen by all of them")
+    return mine[0][1] if mine else None
+
+
 def run(args):
     import numpy as np  # lazy: keeps `minicnn --help` quick
-    from minicnn.data import align_classes, data_dir, leaked_test_mask, load_folder  # lazy: as above
+    from minicnn.data import (  # lazy: as above
+        align_classes, data_dir, leaked_test_mask, load_folder, recorded_split)
     from minicnn.training import format_report  # lazy: keeps `minicnn --help` quick
     from minicnn.training.inference import predict_ensemble  # lazy: as above
     from minicnn.training.metrics import score  # lazy: as above
@@ -55,10 +82,18 @@ def run(args):
     members = load_members(args.checkpoint)
     classes = members[0].metadata["classes"]
     test_dir = data_dir(args.data, split="Testing")
+    split = recorded_validation(args.checkpoint, members, test_dir)
+    if split is not None and args.train_data:
+        raise CLIError(f"{test_dir} is the folder the checkpoints trained on, and only its "
+                       f"validation split (no copies of training images) is scored: "
+                       f"drop --train-data")
     sets = {}
 
     def images(image_size, color):                     # each member's size and colour, once
-        ds = align_classes(load_folder(test_dir, image_size=image_size, color=color), classes)
+        ds = load_folder(test_dir, image_size=image_size, color=color)
+        if split is not None:                          # never an image a member trained on
+            _, ds, _ = recorded_split(ds, split)
+        ds = align_classes(ds, classes)
         sets[(image_size, color)] = ds
         return ds.images
     probs = predict_ensemble(members, images, batch_size=args.batch_size, tta=args.tta)
@@ -76,9 +111,13 @@ def run(args):
     result.pop("probs")
     result["checkpoint"] = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
     result["tta"] = args.tta
+    result["validation_split"] = split
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{' + '.join(args.checkpoint)}{' with TTA' if args.tta else ''} on {args.data}")
+        where = args.data if split is None else (
+            f"the validation split of {args.data} ({split['val_fraction']:.0%}, seed "
+            f"{split['seed']}, {len(ds)} images no model trained on)")
+        print(f"{' + '.join(args.checkpoint)}{' with TTA' if args.tta else ''} on {where}")
         print(format_report(result))
     return 0
