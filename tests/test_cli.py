@@ -137,6 +137,9 @@ def test_errors_are_one_line(run_dir, tmp_path, capsys):
                             "--data", str(run_dir / "train")], "not a minicnn model file")
     one_line_error(capsys, ["evaluate", "--checkpoint", best, "--data", str(tmp_path / "none")],
                    "does not exist")
+    shutil.copytree(run_dir / "train", tmp_path / "kaggle" / "Training")  # a root, no Testing/
+    one_line_error(capsys, ["evaluate", "--checkpoint", best, "--data", str(tmp_path / "kaggle")],
+                   "has a Training/ folder but no Testing/ folder")
     one_line_error(capsys, ["train", "--model", "cnn5", "--data", str(run_dir / "train"),
                             "--image-size", "16"], "too small")
     one_line_error(capsys, ["train", "--model", "cnn5", "--epochs", "0"], "--epochs")

@@ -149,13 +149,22 @@ def kaggle_split_dir(root, split="Training"):
 
 
 def data_dir(path, split="Training"):
-    """The class-per-folder directory: ``path`` itself, or ``path/<split>`` for a Kaggle root."""
+    """The class-per-folder directory: ``path`` itself, or ``path/<split>`` for a Kaggle root.
+
+    A Kaggle root that holds only the other split is an error, not a class folder named
+    "Training" (the Testing split kept out of reach must not be scored as one)."""
     if not os.path.isdir(path):
         raise FileNotFoundError(f"data folder {path} does not exist")
     try:
         return kaggle_split_dir(path, split)
     except ValueError:
-        return path                            # not a Kaggle root: the folder holds the classes
+        pass
+    other = {"training": "Testing", "testing": "Training"}.get(split.lower())
+    if other and any(n.lower() == other.lower() and os.path.isdir(os.path.join(path, n))
+                     for n in os.listdir(path)):   # a Kaggle root without the split asked for
+        raise FileNotFoundError(f"{path} has a {other}/ folder but no {split}/ folder: give "
+                                f"the folder that holds the class folders to use")
+    return path                                # not a Kaggle root: the folder holds the classes
 
 
 def load_data(path, image_size, color, split="Training"):
