@@ -151,8 +151,8 @@ def kaggle_split_dir(root, split="Training"):
 def data_dir(path, split="Training"):
     """The class-per-folder directory: ``path`` itself, or ``path/<split>`` for a Kaggle root.
 
-    A Kaggle root that holds only the other split is an error, not a class folder named
-    "Training" (the Testing split kept out of reach must not be scored as one)."""
+    A Kaggle root that holds only the other split is an error: read as a class-per-folder
+    directory, it would be one class called "Training" (or "Testing")."""
     if not os.path.isdir(path):
         raise FileNotFoundError(f"data folder {path} does not exist")
     try:
