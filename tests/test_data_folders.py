@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minicnn.data import load_folder, load_image, load_kaggle
+from minicnn.data import data_dir, load_folder, load_image, load_kaggle, trained_on
 
 
 @pytest.fixture(autouse=True)
@@ -112,6 +112,21 @@ def test_kaggle_root(tmp_path):
     assert len(load_kaggle(tmp_path, "Testing", image_size=8)) == 2
     with pytest.raises(ValueError, match="Kaggle root"):
         load_folder(tmp_path)
+
+
+def test_data_dir_and_trained_on(tmp_path):
+    """A Kaggle root resolves to the split asked for, and is refused without it; a checkpoint's
+    recorded folder matches however it was spelt (the root, or its Training/ folder)."""
+    (tmp_path / "root" / "Training" / "tumor").mkdir(parents=True)
+    root, training = str(tmp_path / "root"), str(tmp_path / "root" / "Training")
+    assert data_dir(root) == training and data_dir(training, "Testing") == training
+    with pytest.raises(FileNotFoundError, match="has a Training/ folder but no Testing/"):
+        data_dir(root, "Testing")
+    for recorded in (root, training, training + "/"):
+        assert trained_on({"data": recorded}, training)
+        assert not trained_on({"data": recorded}, str(tmp_path))
+    assert not trained_on({"data": "bundled"}, training) and not trained_on(None, training)
+    assert not trained_on({"data": str(tmp_path / "gone")}, training)   # another machine's path
 
 
 def test_cache_hit_and_invalidation(tmp_path, monkeypatch):

@@ -17,7 +17,6 @@ statistics. With ``--train-data``, the accuracy is also reported on only those t
 the leakage audit finds are not copies of training images (exact or near duplicates).
 """
 import json
-import os
 
 from minicnn.cli import CLIError
 
@@ -53,13 +52,10 @@ def load_members(paths, needs=("classes", "image_size", "color")):
 
 def recorded_validation(paths, members, test_dir):
     """The ``metadata["split"]`` the members trained on ``test_dir`` share, or None if none did."""
-    from minicnn.data import data_dir, held_out  # lazy: keeps `minicnn --help` quick
+    from minicnn.data import held_out, trained_on  # lazy: keeps `minicnn --help` quick
 
-    def source(meta):                                # the folder a member trained on, if here
-        src = (meta.get("split") or {}).get("data")
-        return os.path.realpath(data_dir(src)) if src and os.path.isdir(src) else None
-    here = os.path.realpath(test_dir)
-    mine = [(p, m.metadata["split"]) for p, m in zip(paths, members) if source(m.metadata) == here]
+    mine = [(p, m.metadata["split"]) for p, m in zip(paths, members)
+            if trained_on(m.metadata.get("split"), test_dir)]
     for path, split in mine:
         if not held_out(split):
             raise CLIError(f"{path} was trained on every image of {test_dir} (--val-fraction 0): "

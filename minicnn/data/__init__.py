@@ -13,12 +13,12 @@ from minicnn.data.bundled import bundled_info, load_bundled
 from minicnn.data.dataset import COLORS, Dataset, align_classes
 from minicnn.data.decode import load_image
 from minicnn.data.duplicates import NEAR_THRESHOLD, find_duplicate_groups
-from minicnn.data.folders import data_dir, load_data, load_folder, load_kaggle
+from minicnn.data.folders import data_dir, load_data, load_folder, load_kaggle, trained_on
 from minicnn.data.preprocess import Standardizer
 from minicnn.data.split import (held_out, leak_free_split, no_split, recorded_split,
                                 split_indices, train_val_split)
 
-__all__ = ["COLORS", "Dataset", "align_classes", "data_dir", "load_data", "load_folder", "load_kaggle", "load_bundled", "bundled_info", "load_image",
+__all__ = ["COLORS", "Dataset", "align_classes", "data_dir", "load_data", "load_folder", "load_kaggle", "trained_on", "load_bundled", "bundled_info", "load_image",
            "train_val_split", "leak_free_split", "held_out", "no_split", "recorded_split", "split_indices", "Standardizer", "Augmenter", "iterate_batches",
            "training_batches", "eval_batches", "find_duplicate_groups", "NEAR_THRESHOLD", "audit",
            "AuditReport", "leaked_test_mask"]

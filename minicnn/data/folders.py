@@ -167,6 +167,15 @@ def data_dir(path, split="Training"):
     return path                                # not a Kaggle root: the folder holds the classes
 
 
+def trained_on(split_info, folder):
+    """True when ``folder`` (a class-per-folder directory) is the one a checkpoint's
+    ``metadata["split"]`` (``split_info``) records it was trained on, on this machine."""
+    src = (split_info or {}).get("data")
+    if not src or src == "bundled" or not os.path.isdir(src):
+        return False
+    return os.path.realpath(data_dir(src)) == os.path.realpath(folder)
+
+
 def load_data(path, image_size, color, split="Training"):
     """A class-per-folder directory, or a Kaggle root (then its ``split`` folder) -> Dataset."""
     return load_folder(data_dir(path, split), image_size=image_size, color=color)

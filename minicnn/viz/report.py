@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from minicnn.atomic import write_text
-from minicnn.data import align_classes, load_bundled, load_data, recorded_split
+from minicnn.data import (align_classes, data_dir, load_bundled, load_data, recorded_split,
+                          trained_on)
 from minicnn.models import display_name
 from minicnn.training import evaluate
 from minicnn.training.inference import make_transform
@@ -35,7 +36,7 @@ def evaluation_data(meta, data=None):
     """
     info = meta.get("split") or {}
     source = info.get("data", "bundled")
-    same = data is None or (source != "bundled" and os.path.abspath(data) == source)
+    same = data is None or trained_on(info, data_dir(os.fspath(data), split="Testing"))
     if not same:
         ds = align_classes(load_data(os.fspath(data), meta["image_size"], meta["color"],
                                      split="Testing"), meta["classes"])
