@@ -160,11 +160,12 @@ def data_dir(path, split="Training"):
     except ValueError:
         pass
     other = {"training": "Testing", "testing": "Training"}.get(split.lower())
-    if other and any(n.lower() == other.lower() and os.path.isdir(os.path.join(path, n))
-                     for n in os.listdir(path)):   # a Kaggle root without the split asked for
-        raise FileNotFoundError(f"{path} has a {other}/ folder but no {split}/ folder: give "
-                                f"the folder that holds the class folders to use")
-    return path                                # not a Kaggle root: the folder holds the classes
+    try:                                       # a Kaggle root without the split asked for?
+        kaggle_split_dir(path, other or "")
+    except ValueError:
+        return path                            # not a Kaggle root: the folder holds the classes
+    raise FileNotFoundError(f"{path} has a {other}/ folder but no {split}/ folder: give "
+                            f"the folder that holds the class folders to use")
 
 
 def trained_on(split_info, folder):

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from minicnn.atomic import write_text
-from minicnn.data import (align_classes, data_dir, load_bundled, load_data, recorded_split,
-                          trained_on)
+from minicnn.data import (align_classes, data_dir, load_bundled, load_data, load_folder,
+                          recorded_split, trained_on)
 from minicnn.models import display_name
 from minicnn.training import evaluate
 from minicnn.training.inference import make_transform
@@ -36,10 +36,10 @@ def evaluation_data(meta, data=None):
     """
     info = meta.get("split") or {}
     source = info.get("data", "bundled")
-    same = data is None or trained_on(info, data_dir(os.fspath(data), split="Testing"))
-    if not same:
-        ds = align_classes(load_data(os.fspath(data), meta["image_size"], meta["color"],
-                                     split="Testing"), meta["classes"])
+    folder = None if data is None else data_dir(os.fspath(data), split="Testing")
+    if folder is not None and not trained_on(info, folder):
+        ds = align_classes(load_folder(folder, meta["image_size"], meta["color"]),
+                           meta["classes"])
         return ds, f"all {len(ds)} images of {data}"
     if source == "bundled":
         ds = load_bundled()
