@@ -59,7 +59,8 @@ def load_splits(meta):
     info = meta.get("split") or {}
     source = info.get("data", "bundled")
     ds = (load_bundled() if source == "bundled"
-          else load_folder(source, image_size=meta["image_size"], color=meta["color"]))
+          else load_folder(source, image_size=meta["image_size"], color=meta["color"],
+                           crop=meta.get("crop", False)))
     if list(ds.classes) != list(meta["classes"]):
         sys.exit(f"the data has classes {ds.classes}, the checkpoint {meta['classes']}")
     train, val, _ = recorded_split(ds, info)

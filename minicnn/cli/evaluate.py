@@ -85,12 +85,12 @@ def run(args):
                        f"drop --train-data")
     sets = {}
 
-    def images(image_size, color):                     # each member's size and colour, once
-        ds = load_folder(test_dir, image_size=image_size, color=color)
+    def images(image_size, color, crop=False):         # each member's size and colour, once
+        ds = load_folder(test_dir, image_size=image_size, color=color, crop=crop)
         if split is not None:                          # never an image a member trained on
             _, ds, _ = recorded_split(ds, split)
         ds = align_classes(ds, classes)
-        sets[(image_size, color)] = ds
+        sets[(image_size, color, crop)] = ds
         return ds.images
     probs = predict_ensemble(members, images, batch_size=args.batch_size, tta=args.tta)
     ds = next(iter(sets.values()))

@@ -54,6 +54,9 @@ def register(subparsers):
                    "(default 64; the bundled data is 64x64 only)")
     p.add_argument("--color", choices=tuple(COLORS), default="grayscale",
                    help="decode images as one gray channel or three (rgb)")
+    p.add_argument("--crop", action="store_true", help="cut each picture to the square around "
+                   "the head before resizing (needs --data; the checkpoint records it, so "
+                   "predict and evaluate crop too)")
     p.add_argument("--epochs", type=int, default=10, metavar="N", help="passes over the training split")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per step")
     p.add_argument("--seed", type=int, default=0, metavar="N",
@@ -120,7 +123,7 @@ def load_dataset(args):
         raise CLIError(f"--image-size must be a positive number of pixels, got {args.image_size}")
     if args.data:
         from minicnn.data import load_data  # lazy: keeps `minicnn --help` quick
-        return load_data(args.data, args.image_size or 64, args.color)
+        return load_data(args.data, args.image_size or 64, args.color, crop=args.crop)
     from minicnn.data import load_bundled  # lazy: keeps `minicnn --help` quick
     ds = load_bundled()
     if args.image_size not in (None, ds.image_size):
@@ -128,6 +131,9 @@ def load_dataset(args):
                        f"--image-size {args.image_size} give --data DIR (e.g. the Kaggle folder)")
     if args.color != ds.color:
         raise CLIError(f"the bundled dataset is {ds.color}; for --color {args.color} give --data DIR")
+    if args.crop:
+        raise CLIError("the bundled dataset is already resized, so it cannot be cropped; for "
+                       "--crop give --data DIR (e.g. the Kaggle folder)")
     return ds
 
 

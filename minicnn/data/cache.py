@@ -1,11 +1,11 @@
 """Cache of decoded, resized image folders, so decoding is paid once.
 
 Where: ``$MINICNN_CACHE_DIR``, else ``$XDG_CACHE_HOME/minicnn``, else ``~/.cache/minicnn``; never
-inside the data folder (treat it as read-only). One file per (folder, image_size, color):
+inside the data folder (treat it as read-only). One file per (folder, image_size, color, crop):
 ``<folder name>-<16 hex>.npz``, so a changed folder overwrites its old entry instead of piling up.
 
 What makes an entry valid: its ``key``, a SHA-256 over the format version, the Pillow version,
-image_size, color, and every file's relative path, label and a BLAKE2b hash of its bytes.
+image_size, color, crop (when on), and every file's relative path, label and a BLAKE2b hash of its bytes.
 Adding, removing, moving or changing a file changes the key and the folder is decoded again.
 Sizes and modification times are not trusted: ``cp -p``, ``rsync -t``, archive extraction and
 FAT's 2-second clock all rewrite a file while keeping both, and a cache must never change what
@@ -42,15 +42,15 @@ def _sha(obj):
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
-def entry_path(folder, image_size, color, cache_dir=None):
+def entry_path(folder, image_size, color, cache_dir=None, crop=False):
     folder = os.path.abspath(folder)
     name = os.path.basename(folder.rstrip(os.sep)) or "root"
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:40]
-    digest = _sha([folder, int(image_size), color])[:16]
+    digest = _sha([folder, int(image_size), color] + (["crop"] if crop else []))[:16]
     return os.path.join(cache_dir or default_cache_dir(), f"{safe}-{digest}.npz")
 
 
-def content_key(files, image_size, color):
+def content_key(files, image_size, color, crop=False):
     """files: list of (relative path, label, absolute path). Hashes each file's bytes."""
     listing = []
     for rel, label, full in files:
@@ -63,8 +63,9 @@ def content_key(files, image_size, color):
         except OSError as e:        # unreadable: decoding will skip it with a warning
             digest = f"unreadable: {e.strerror}"
         listing.append([rel, int(label), digest])
+    options = {"crop": True} if crop else {}   # absent when off: older entries stay valid
     return _sha({"format": CACHE_FORMAT, "pillow": PIL.__version__, "image_size": int(image_size),
-                 "color": color, "files": listing})
+                 "color": color, "files": listing, **options})
 
 
 def read(path, key):

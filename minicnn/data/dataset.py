@@ -4,6 +4,7 @@
     ds.labels  int64 (N,)           index into ds.classes
     ds.classes list[str]            sorted class-folder names
     ds.paths   list[str] or None    one file name per image (absolute, or relative for the bundle)
+    ds.crop    bool                 whether each picture was cut to the head before resizing
 
 Images stay uint8 until a ``Standardizer`` turns a batch into float32: 5,708 images at 64x64 take
 23 MB as uint8 and four times that as float32.
@@ -24,7 +25,8 @@ def check_color(color):
 class Dataset:
     """A labelled image set held in memory. ``ds.subset(idx)`` selects images by index."""
 
-    def __init__(self, images, labels, classes, paths=None, image_size=None, color="grayscale"):
+    def __init__(self, images, labels, classes, paths=None, image_size=None, color="grayscale",
+                 crop=False):
         images = np.asarray(images)
         labels = np.asarray(labels, dtype=np.int64)
         if images.dtype != np.uint8 or images.ndim != 4:
@@ -47,14 +49,16 @@ class Dataset:
         self.paths = None if paths is None else [str(p) for p in paths]
         self.image_size = int(images.shape[2] if image_size is None else image_size)
         self.color = color
+        self.crop = bool(crop)
 
     def __len__(self):
         return len(self.labels)
 
     def __repr__(self):
         counts = ", ".join(f"{c}={n}" for c, n in zip(self.classes, self.class_counts()))
-        return (f"Dataset({len(self)} images, {self.color} {self.image_size}x{self.image_size}, "
-                f"{counts})")
+        cut = ", cropped to the head" if self.crop else ""
+        return (f"Dataset({len(self)} images, {self.color} {self.image_size}x{self.image_size}"
+                f"{cut}, {counts})")
 
     def class_counts(self):
         """Images per class, in ``classes`` order: int64 (K,)."""
@@ -67,7 +71,7 @@ class Dataset:
             idx = np.flatnonzero(idx)
         paths = None if self.paths is None else [self.paths[i] for i in idx]
         return Dataset(self.images[idx], self.labels[idx], self.classes, paths,
-                       self.image_size, self.color)
+                       self.image_size, self.color, self.crop)
 
 
 def align_classes(ds, classes):
@@ -79,4 +83,4 @@ def align_classes(ds, classes):
                          f"know (it was trained on {', '.join(classes)})")
     remap = [classes.index(c) for c in ds.classes]
     return Dataset(ds.images, [remap[k] for k in ds.labels], classes, ds.paths, ds.image_size,
-                   ds.color)
+                   ds.color, ds.crop)

@@ -14,6 +14,8 @@ Every loader (``load_folder``, the bundle builder, ``predict`` through ``load_im
 4. Resize to ``image_size x image_size`` with Pillow ``BILINEAR`` (antialiased: when shrinking,
    Pillow widens the triangle filter to cover every source pixel). Non-square images are
    stretched, as Keras' ``image_dataset_from_directory`` does. EXIF orientation is ignored.
+   With ``crop=True``, the picture is first cut to the square around the head
+   (``minicnn.data.crop``), and JPEG's draft keeps at least twice ``image_size``.
 
 Hostile files: an image of more than MAX_PIXELS pixels (after JPEG's draft reduction) is
 refused from its header, before decoding, so a small decompression bomb costs nothing; 16-bit
@@ -26,6 +28,7 @@ import os
 import numpy as np
 from PIL import Image
 
+from minicnn.data.crop import crop_to_head
 from minicnn.data.dataset import check_color
 from minicnn.kernels.shapes import positive_int
 
@@ -72,8 +75,10 @@ def to_8bit(im):
     return im.convert("RGB")
 
 
-def load_image(path, image_size=64, color="grayscale", name=None):
+def load_image(path, image_size=64, color="grayscale", name=None, crop=False):
     """Read one image file -> uint8 (C, image_size, image_size), C = 1 (grayscale) or 3 (rgb).
+
+    crop: cut the picture to the square around the head before resizing (``minicnn.data.crop``).
 
     path: a file path, or a binary file object (``io.BytesIO(data)``; ``name`` names it in errors).
     Raises ValueError naming the file if it cannot be decoded (FileNotFoundError if missing).
@@ -83,11 +88,13 @@ def load_image(path, image_size=64, color="grayscale", name=None):
     mode = "L" if color == "grayscale" else "RGB"
     if name is None:
         name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "image"
-    with open_image(path, mode, image_size, name) as im:
+    with open_image(path, mode, 2 * image_size if crop else image_size, name) as im:
         try:
             im = to_8bit(im)                            # decodes the pixels
             if im.mode != mode:
                 im = im.convert(mode)
+            if crop:
+                im = crop_to_head(im)
             if im.size != (image_size, image_size):
                 im = im.resize((image_size, image_size), Image.BILINEAR)
             a = np.asarray(im, dtype=np.uint8)

@@ -48,9 +48,9 @@ def scan_folder(path):
 
 
 def _decode_one(args):
-    full, image_size, color = args
+    full, image_size, color, crop = args
     try:
-        return load_image(full, image_size, color), None
+        return load_image(full, image_size, color, crop=crop), None
     except Exception as e:   # Pillow raises OSError, ValueError, SyntaxError... on bad files
         return None, f"{type(e).__name__}: {e}"
 
@@ -84,19 +84,20 @@ def parallel_map(fn, items, workers=None):
         pool.shutdown(wait=True, cancel_futures=True)   # Ctrl-C: do not finish the queue first
 
 
-def decode_files(fulls, image_size, color, workers=None):
+def decode_files(fulls, image_size, color, workers=None, crop=False):
     """Decode many files -> list of (array or None, error or None), in input order."""
-    return parallel_map(_decode_one, [(f, image_size, color) for f in fulls], workers)
+    return parallel_map(_decode_one, [(f, image_size, color, crop) for f in fulls], workers)
 
 
 def load_folder(path, image_size=64, color="grayscale", strict=False, cache=True,
-                cache_dir=None, workers=None):
+                cache_dir=None, workers=None, crop=False):
     """Load ``path/<class>/<images>`` -> Dataset (uint8 (N, C, image_size, image_size)).
 
     color: "grayscale" (C=1) or "rgb" (C=3). strict: raise on an undecodable image file instead
     of warning and skipping it. cache: reuse/store decoded arrays in ``cache_dir`` (default
     ``$MINICNN_CACHE_DIR`` or ``~/.cache/minicnn``). workers: decoding processes (None: all
-    available cores on Linux for 200+ files, else 1).
+    available cores on Linux for 200+ files, else 1). crop: cut each picture to the square around
+    the head before resizing (``minicnn.data.crop``).
     """
     channels = check_color(color)
     image_size = check_image_size(image_size)
@@ -104,14 +105,14 @@ def load_folder(path, image_size=64, color="grayscale", strict=False, cache=True
     root = os.path.abspath(path)
     hit = None
     if cache:
-        key = _cache.content_key(files, image_size, color)
-        entry = _cache.entry_path(root, image_size, color, cache_dir)
+        key = _cache.content_key(files, image_size, color, crop)
+        entry = _cache.entry_path(root, image_size, color, cache_dir, crop)
         hit = _cache.read(entry, key)
     if hit is not None:
         images, labels, relpaths, skipped = (hit["images"], hit["labels"], hit["relpaths"],
                                              hit["skipped"])
     else:
-        results = decode_files([f[2] for f in files], image_size, color, workers)
+        results = decode_files([f[2] for f in files], image_size, color, workers, crop)
         keep = [i for i, (arr, _) in enumerate(results) if arr is not None]
         skipped = [f"{files[i][0]} ({err})" for i, (_, err) in enumerate(results) if err]
         shape = (0, channels, image_size, image_size)
@@ -133,7 +134,7 @@ def load_folder(path, image_size=64, color="grayscale", strict=False, cache=True
         raise ValueError(f"no decodable images in class folder(s) "
                          f"{', '.join(os.path.join(path, c) for c in empty)}")
     return Dataset(images, labels, classes, [os.path.join(root, r) for r in relpaths],
-                   image_size, color)
+                   image_size, color, crop)
 
 
 def kaggle_split_dir(root, split="Training"):
@@ -177,14 +178,14 @@ def trained_on(split_info, folder):
     return os.path.realpath(data_dir(src)) == os.path.realpath(folder)
 
 
-def load_data(path, image_size, color, split="Training"):
+def load_data(path, image_size, color, split="Training", crop=False):
     """A class-per-folder directory, or a Kaggle root (then its ``split`` folder) -> Dataset."""
-    return load_folder(data_dir(path, split), image_size=image_size, color=color)
+    return load_folder(data_dir(path, split), image_size=image_size, color=color, crop=crop)
 
 
 def load_kaggle(root, split="Training", **kwargs):
     """Load one split of the Kaggle layout ``root/{Training,Testing}/<class>/*.jpg``.
 
-    kwargs go to ``load_folder`` (image_size, color, strict, cache, cache_dir, workers).
+    kwargs go to ``load_folder`` (image_size, color, strict, cache, cache_dir, workers, crop).
     """
     return load_folder(kaggle_split_dir(root, split), **kwargs)

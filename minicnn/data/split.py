@@ -116,12 +116,13 @@ def recorded_split(ds, info, seed=0):
 def duplicate_groups(ds, mirrors=True):
     """``find_duplicate_groups`` of ``ds``'s files as decoded at GROUP_SIZE in GROUP_COLOR.
 
-    A folder's Dataset at another size or colour is looked up in the 64x64 grayscale decode of
-    the same folder (``load_folder``, from its cache after the first time), file by file. Images
+    A folder's Dataset at another size or colour, or cropped, is looked up in the 64x64 grayscale
+    uncropped decode of the same folder (``load_folder``, from its cache after the first time),
+    file by file, so cropped and whole pictures split alike. Images
     that are not files of one class-per-folder root (arrays, the bundled data) use their own
     pixels: the bundled data are that 64x64 grayscale decode already.
     """
-    if (ds.image_size, ds.color) == (GROUP_SIZE, GROUP_COLOR) or not ds.paths:
+    if (ds.image_size, ds.color, ds.crop) == (GROUP_SIZE, GROUP_COLOR, False) or not ds.paths:
         return find_duplicate_groups(ds, mirrors=mirrors)
     roots = {os.path.dirname(os.path.dirname(p)) for p in ds.paths}
     if len(roots) != 1 or not all(os.path.isabs(p) and os.path.isfile(p) for p in ds.paths):

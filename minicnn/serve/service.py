@@ -103,6 +103,7 @@ class ModelService:
         meta = self.model.metadata
         self.classes = [str(c) for c in meta["classes"]]
         self.image_size, self.color = int(meta["image_size"]), meta["color"]
+        self.crop = bool(meta.get("crop", False))
         self.transform = make_transform(meta.get("preprocessing"), self.model.dtype)
         self._lock = threading.Lock()
         self._blas = _blas_controller()
@@ -143,7 +144,7 @@ class ModelService:
                                     f"{width * height:,} pixels; the limit is {MAX_PIXELS:,}")
         try:
             x = load_image(io.BytesIO(data), self.image_size, self.color,
-                           name=f"the uploaded {fmt} image ({width}x{height})")
+                           name=f"the uploaded {fmt} image ({width}x{height})", crop=self.crop)
         except ValueError as e:  # truncated or corrupt data; the message says what Pillow said
             raise RequestError(400, str(e)) from None
         return x, {"format": fmt, "width": width, "height": height, "mode": mode,

@@ -52,13 +52,13 @@ def logits_in_batches(model, images, transform, batch_size=64):
     return np.concatenate(out, axis=0)
 
 
-def load_images(paths, image_size, color):
+def load_images(paths, image_size, color, crop=False):
     """Decode and resize image files exactly as the training loader did: uint8 (N, C, H, W)."""
     images = []
     for p in paths:
         if not os.path.isfile(p):
             raise FileNotFoundError(f"image {p} does not exist")
-        images.append(load_image(p, image_size=image_size, color=color))
+        images.append(load_image(p, image_size=image_size, color=color, crop=crop))
     return np.stack(images)
 
 
@@ -88,6 +88,8 @@ def check_metadata(meta, files=False):
         if meta.get("color") not in ("grayscale", "rgb"):
             raise ValueError(f"the checkpoint's color must be 'grayscale' or 'rgb', "
                              f"got {meta.get('color')!r}")
+    if not isinstance(meta.get("crop", False), bool):
+        raise ValueError(f"the checkpoint's crop must be true or false, got {meta['crop']!r}")
 
 
 def _pixels(images, meta, preprocessed, dtype):
@@ -127,7 +129,8 @@ def predict(checkpoint_or_model, images, batch_size=64, tta=False, preprocessed=
     files = isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, os.PathLike))
     check_metadata(meta, files=files)
     if files:
-        images = load_images([os.fspath(p) for p in images], meta["image_size"], meta["color"])
+        images = load_images([os.fspath(p) for p in images], meta["image_size"], meta["color"],
+                             meta.get("crop", False))
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[None]                                 # (C, H, W) -> (1, C, H, W)
@@ -149,9 +152,10 @@ def predict(checkpoint_or_model, images, batch_size=64, tta=False, preprocessed=
 def predict_ensemble(members, images, batch_size=64, tta=False):
     """Mean class probabilities (N, K) of several models (checkpoint paths or models).
 
-    images: file paths (each member decodes them at its own image_size and color), an array every
-            member accepts as it is, or a function ``(image_size, color) -> uint8 (N, C, H, W)``
-            called once per distinct size and colour (e.g. loading a folder at that size).
+    images: file paths (each member decodes them at its own image_size, color and crop), an array
+            every member accepts as it is, or a function ``(image_size, color) -> uint8 (N, C, H,
+            W)`` called once per distinct size and colour (e.g. loading a folder at that size);
+            for a member trained on cropped pictures it is called with ``crop=True`` as well.
     All members must have the same classes, in the same order.
     """
     members = [_as_model(m) for m in members]
@@ -164,10 +168,13 @@ def predict_ensemble(members, images, batch_size=64, tta=False):
     for m in members:
         x = images
         if callable(images):
-            key = (_meta(m).get("image_size"), _meta(m).get("color"))
+            crop = _meta(m).get("crop", False)
+            key = (_meta(m).get("image_size"), _meta(m).get("color"), crop)
             if None in key:
                 raise ValueError("an ensemble member has no image_size/color in its metadata")
-            x = loaded[key] = loaded[key] if key in loaded else images(*key)
+            if key not in loaded:
+                loaded[key] = images(*key[:2], crop=True) if crop else images(*key[:2])
+            x = loaded[key]
         probs.append(predict(m, x, batch_size, tta))
     if any(p.shape != probs[0].shape for p in probs):
         raise ValueError(f"the models gave differently shaped outputs "

@@ -50,7 +50,7 @@ def unpack(data, name):
     if hasattr(data, "images") and hasattr(data, "labels"):
         x, y = data.images, np.asarray(data.labels)
         info = {"classes": list(data.classes), "image_size": int(data.image_size),
-                "color": data.color}
+                "color": data.color, "crop": bool(getattr(data, "crop", False))}
     else:
         try:
             x, y = data

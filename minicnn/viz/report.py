@@ -38,14 +38,14 @@ def evaluation_data(meta, data=None):
     source = info.get("data", "bundled")
     folder = None if data is None else data_dir(os.fspath(data), split="Testing")
     if folder is not None and not trained_on(info, folder):
-        ds = align_classes(load_folder(folder, meta["image_size"], meta["color"]),
-                           meta["classes"])
+        ds = align_classes(load_folder(folder, meta["image_size"], meta["color"],
+                                       crop=meta.get("crop", False)), meta["classes"])
         return ds, f"all {len(ds)} images of {data}"
     if source == "bundled":
         ds = load_bundled()
         name = "the bundled dataset"
     else:
-        ds = load_data(source, meta["image_size"], meta["color"])
+        ds = load_data(source, meta["image_size"], meta["color"], crop=meta.get("crop", False))
         name = source
     fraction, seed = info.get("val_fraction", 0.2), info.get("seed", meta.get("seed", 0))
     _, val, _ = recorded_split(ds, info, seed)
