@@ -138,3 +138,19 @@ def test_crop_needs_a_folder_and_a_true_or_false_record(capsys):
     assert "cannot be cropped" in capsys.readouterr().err
     with pytest.raises(ValueError, match="crop must be true or false"):
         check_metadata({"classes": ["a"], "crop": "yes"})
+
+
+def test_a_sweep_can_crop_a_folder_but_not_the_bundled_data(tmp_path, monkeypatch):
+    from minicnn.sweep.config import DATA, check
+    from minicnn.sweep.trial import Data
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
+    root = _folder(tmp_path / "data", n=10)
+    train, val, _ = Data({**DATA, "source": str(root), "crop": True}, seed=0).split(24, 0)
+    assert train.crop and val.crop
+    whole = load_folder(root, 24, crop=True)
+    assert np.array_equal(train.images,
+                          whole.subset([whole.paths.index(p) for p in train.paths]).images)
+    with pytest.raises(ValueError, match="crop needs data.source = a folder"):
+        Data({**DATA, "crop": True}, seed=0).split(64, 0)
+    with pytest.raises(ValueError, match="data.crop must be true or false"):
+        check({"data": {"crop": "yes"}, "space": {"lr": [1e-3]}})

@@ -10,6 +10,7 @@
     source = "bundled"
     image_size = 64
     limit = 1500                     # optional: a stratified subset, for quick budgets
+    crop = false                     # optional: cut scans to the head (a folder source only)
     val_fraction = 0.2
 
     [fixed]                          # every trial's settings (the defaults of minicnn train)
@@ -41,7 +42,7 @@ TRAINING = {"model": "cnn5", "image_size": 64, "epochs": 3, "batch_size": 32, "o
             "warmup": 0, "augment": True, "ema": None, "label_smoothing": 0.0}
 TRIAL_KEYS = tuple(TRAINING) + KNOBS
 DATA = {"source": "bundled", "image_size": 64, "color": "grayscale", "limit": None,
-        "val_fraction": 0.2}
+        "val_fraction": 0.2, "crop": False}
 
 
 def read_file(path):
@@ -96,6 +97,8 @@ def check(config):
                          f"{', '.join(TRIAL_KEYS)}")
     if sorted(set(c["data"]) - set(DATA)):
         raise ValueError(f"unknown data setting(s) {', '.join(sorted(set(c['data']) - set(DATA)))}")
+    if not isinstance(c["data"]["crop"], bool):
+        raise ValueError(f"data.crop must be true or false, got {c['data']['crop']!r}")
     if not c["space"]:
         raise ValueError("the sweep's [space] is empty: give at least one setting to vary")
     for key, spec in c["space"].items():

@@ -33,11 +33,12 @@ class Data:
             s = self.spec
             if s["source"] == "bundled":
                 ds = load_bundled()
-                if image_size != ds.image_size:
-                    raise ValueError(f"the bundled data is {ds.image_size}x{ds.image_size}; "
-                                     f"image_size {image_size} needs data.source = a folder")
+                if image_size != ds.image_size or s["crop"]:
+                    what = "crop" if image_size == ds.image_size else f"image_size {image_size}"
+                    raise ValueError(f"the bundled data is {ds.image_size}x{ds.image_size}, "
+                                     f"already resized; {what} needs data.source = a folder")
             else:
-                ds = load_data(s["source"], image_size, s["color"])
+                ds = load_data(s["source"], image_size, s["color"], crop=s["crop"])
             if s["limit"] and s["limit"] < len(ds):                 # a stratified subset
                 _, keep = split_indices(ds.labels, s["limit"] / len(ds), seed=self.seed)
                 ds = ds.subset(keep)
