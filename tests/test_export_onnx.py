@@ -119,6 +119,10 @@ def test_metadata_props_names_and_versions(ort, tmp_path):
     stored = json.loads(props["minicnn_metadata"])
     assert stored["training"] == {"epochs": 3} and "history" not in stored
     assert json.loads(props["preprocessing"]) == meta["preprocessing"]
+    assert "crop" not in props and "head" not in props["input"]
+    to_onnx(model, tmp_path / "c.onnx", metadata={**meta, "crop": True}, preprocessing=True)
+    cropped = {p.key: p.value for p in onnx.load(str(tmp_path / "c.onnx")).metadata_props}
+    assert json.loads(cropped["crop"]) is True and "around the head" in cropped["input"]
     (inp,), (out,) = proto.graph.input, proto.graph.output
     assert inp.name == "pixels" and inp.type.tensor_type.elem_type == onnx.TensorProto.UINT8
     assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["batch", 2, 13, 11]

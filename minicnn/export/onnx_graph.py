@@ -143,6 +143,9 @@ def _metadata_props(meta, pre, softmax):
              "input": ("uint8 pixels (N, C, H, W), 0-255; standardised inside the graph"
                        if pre else "float32 (N, C, H, W), already standardised"),
              "output": "class probabilities (N, K)" if softmax else "logits (N, K)"}
+    if meta.get("crop"):
+        props["input"] += ("; each picture cut to the square around the head before resizing, "
+                           "as minicnn.data.crop does")
     for key in ("classes", "preprocessing", "image_size", "color", "crop", "model_name"):
         if meta.get(key) is not None:
             props[key] = json.dumps(meta[key])
