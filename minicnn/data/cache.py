@@ -6,7 +6,8 @@ inside the data folder (treat it as read-only). One file per (folder, image_size
 
 What makes an entry valid: its ``key``, a SHA-256 over the format version, the Pillow version,
 image_size, color, crop (when on), and every file's relative path, label and a BLAKE2b hash of
-its bytes. Adding, removing, moving or changing a file changes the key and the folder is decoded again.
+its bytes. Adding, removing, moving or changing a file changes the key and the folder is decoded
+again.
 Sizes and modification times are not trusted: ``cp -p``, ``rsync -t``, archive extraction and
 FAT's 2-second clock all rewrite a file while keeping both, and a cache must never change what
 the data says. Hashing reads every file: 0.33 s for the 5,708 Kaggle training images (52 MB, on

@@ -1,8 +1,8 @@
 """Crop a scan to the head: the square around the bright part of the picture.
 
-The Kaggle scans frame the head very differently (it fills 45% of some pictures and all of
-others, and how much it fills differs between classes, because the classes came from different
-sources), so a network can learn the framing instead of the anatomy. ``crop_box`` finds the
+The Kaggle scans frame the head very differently (it fills under half of some pictures and all
+of others, and how much it fills differs between classes, because the classes came from
+different sources), so a network can learn the framing instead of the anatomy. ``crop_box`` finds the
 head and ``load_image(..., crop=True)`` cuts the picture to it before resizing, as the "crop
 the brain contour" step of many Kaggle notebooks for this dataset does (there with OpenCV
 contours; here with row and column profiles, in NumPy):
