@@ -37,7 +37,7 @@ def test_the_box_is_the_square_around_the_head_inside_the_picture():
     box = crop_box(Image.fromarray(_scan()))             # head 80 wide, 80 tall at (60, 20)
     left, top, right, bottom = box
     assert right - left == bottom - top                  # a square
-    assert abs(left - 60) <= 2 and abs(right - 140) <= 2 and abs(top - 20) <= 2 and abs(bottom - 100) <= 2
+    assert np.allclose(box, (60, 20, 140, 100), atol=2)
     wide = crop_box(Image.fromarray(_scan(head=(20, 40, 180, 80))))  # 160 x 40: grown to 120 high
     assert wide[3] - wide[1] == wide[2] - wide[0] == 120 and wide[1] == 0 and wide[3] == 120
 

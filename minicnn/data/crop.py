@@ -2,9 +2,9 @@
 
 The Kaggle scans frame the head very differently (it fills under half of some pictures and all
 of others, and how much it fills differs between classes, because the classes came from
-different sources), so a network can learn the framing instead of the anatomy. ``crop_box`` finds the
-head and ``load_image(..., crop=True)`` cuts the picture to it before resizing, as the "crop
-the brain contour" step of many Kaggle notebooks for this dataset does (there with OpenCV
+different sources), so a network can learn the framing instead of the anatomy. ``crop_box``
+finds the head and ``load_image(..., crop=True)`` cuts the picture to it before resizing, as the
+"crop the brain contour" step of many Kaggle notebooks for this dataset does (there with OpenCV
 contours; here with row and column profiles, in NumPy):
 
 1. Shrink a grayscale copy to at most ``PROFILE_SIZE`` pixels a side (cheap, and it blurs JPEG
