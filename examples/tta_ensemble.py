@@ -34,7 +34,7 @@ DEFAULT = [os.path.join(ROOT, "docs", "checkpoints", m, "best.npz")
 
 def label(model):
     """'cnn5', or 'cnn5 (filters 32-256, stride 2)' for knobs that differ from the defaults (and
-    the training seed when it is not 0, the weight average's decay and the label smoothing: runs
+    the input size, the crop, the training seed when it is not 0, the weight average's decay and the label smoothing: runs
     of one recipe)."""
     arch = model.metadata["architecture"]
     default = models.build(arch["name"], arch["input_shape"], arch["num_classes"]).metadata
@@ -43,6 +43,7 @@ def label(model):
             for k in changed]
     size = arch["input_shape"][-1]
     text += [f"{size}x{size}"] if size != 64 else []
+    text += ["cropped"] if model.metadata.get("crop") else []
     text += [f"seed {model.metadata['seed']}"] if model.metadata.get("seed") not in (None, 0) else []
     training = model.metadata.get("training") or {}
     text += [f"ema {training['ema']}"] if training.get("ema") else []
