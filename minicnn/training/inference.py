@@ -114,8 +114,9 @@ def predict(checkpoint_or_model, images, batch_size=64, tta=False, preprocessed=
 
     checkpoint_or_model: a checkpoint path (``minicnn.load``-able) or a model whose ``metadata``
                          holds the training preprocessing (``fit`` sets it).
-    images: one path or a list of paths (decoded with the checkpoint's image_size and color), or
-            raw images (N, C, H, W) or (C, H, W): uint8, or whole numbers 0..255 in any dtype.
+    images: one path or a list of paths (decoded with the checkpoint's image_size, color and
+            crop), or raw images (N, C, H, W) or (C, H, W): uint8, or whole numbers 0..255 in any
+            dtype, already decoded that way (``load_image(path, image_size, color, crop=...)``).
             The checkpoint's preprocessing is applied to them.
     preprocessed: True when ``images`` are already network input (standardised floats): they
             are then used as they are. Float images that are not raw pixels need it (ValueError
