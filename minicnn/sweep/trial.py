@@ -31,14 +31,15 @@ class Data:
     def split(self, image_size, repeat):
         if image_size not in self.cache:
             s = self.spec
+            crop = s.get("crop", False)                  # specs older than data.crop lack it
             if s["source"] == "bundled":
                 ds = load_bundled()
-                if image_size != ds.image_size or s["crop"]:
+                if image_size != ds.image_size or crop:
                     what = "crop" if image_size == ds.image_size else f"image_size {image_size}"
                     raise ValueError(f"the bundled data is {ds.image_size}x{ds.image_size}, "
                                      f"already resized; {what} needs data.source = a folder")
             else:
-                ds = load_data(s["source"], image_size, s["color"], crop=s["crop"])
+                ds = load_data(s["source"], image_size, s["color"], crop=crop)
             if s["limit"] and s["limit"] < len(ds):                 # a stratified subset
                 _, keep = split_indices(ds.labels, s["limit"] / len(ds), seed=self.seed)
                 ds = ds.subset(keep)
