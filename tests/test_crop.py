@@ -4,9 +4,9 @@ Proves: the box is the square around the bright part, inside the picture, and a 
 corner or an all-dark picture does not move it; ``load_image(crop=True)`` equals resizing the
 cut picture by hand; a cropped folder is cached apart from the whole one and splits exactly
 like it (the split is made on the uncropped 64x64 decode); ``minicnn train --crop`` records
-the crop in the checkpoint, and ``predict`` and ``evaluate`` then crop the files they read,
-alone and in an ensemble with an uncropped model; ``--crop`` without --data, and a checkpoint
-whose crop is not true/false, are refused.
+the crop in the checkpoint, and ``predict``, ``evaluate`` and ``serve`` then crop the files
+they read, alone and in an ensemble with an uncropped model; ``--crop`` without --data, and a
+checkpoint whose crop is not true/false (in ``predict`` and when ``serve`` starts), are refused.
 """
 import json
 
@@ -154,3 +154,23 @@ def test_a_sweep_can_crop_a_folder_but_not_the_bundled_data(tmp_path, monkeypatc
         Data({**DATA, "crop": True}, seed=0).split(64, 0)
     with pytest.raises(ValueError, match="data.crop must be true or false"):
         check({"data": {"crop": "yes"}, "space": {"lr": [1e-3]}})
+
+
+def test_serve_crops_for_a_cropped_checkpoint_and_refuses_a_bad_record(tmp_path, monkeypatch):
+    from minicnn.serialization import save_model
+    from minicnn.serve.service import ModelService
+    monkeypatch.setenv("MINICNN_CACHE_DIR", str(tmp_path / "cache"))
+    root = _folder(tmp_path / "data")
+    assert main(["train", "--model", "mini_resnet", "--data", str(root), "--image-size", "24",
+                 "--epochs", "1", "--batch-size", "4", "--quiet", "--val-fraction", "0",
+                 "--crop", "--out", str(tmp_path / "cut")]) == 0
+    path = tmp_path / "cut" / "last.npz"
+    service = ModelService(path, samples=False)
+    scan = sorted(root.glob("*/*.png"))[0]
+    answer = service.predict(scan.read_bytes())
+    expected = predict(minicnn.load(path), [str(scan)])[0]
+    assert np.allclose(list(answer["probabilities"].values()), expected)
+    model = minicnn.load(path)
+    save_model(model, tmp_path / "bad.npz", metadata={**model.metadata, "crop": "yes"})
+    with pytest.raises(ValueError, match="crop must be true or false"):
+        ModelService(tmp_path / "bad.npz", samples=False)

@@ -88,7 +88,7 @@ def model_card(model, checkpoint, limits):
         "architecture": arch,
         "classes": [str(c) for c in meta["classes"]],
         "input": {"image_size": int(meta["image_size"]), "color": meta["color"],
-                  "crop": bool(meta.get("crop", False)), "shape": list(input_shape)},
+                  "crop": meta.get("crop", False), "shape": list(input_shape)},
         "params": int(model.num_params()),
         "flops_per_image": int(model.flops(input_shape)) if input_shape else None,
         "preprocessing": meta.get("preprocessing"),

@@ -38,6 +38,7 @@ from minicnn.data import decode, load_image
 from minicnn.serve import card
 from minicnn.serve.card import png_base64
 from minicnn.training import load_checkpoint, predict
+from minicnn.training.inference import check_metadata
 from minicnn.training.inference import make_transform
 from minicnn.viz.gradcam import CAMPass
 
@@ -75,6 +76,10 @@ def load_model(path):
     if missing:
         raise ValueError(f"{path} is a minicnn model but not a checkpoint written by minicnn train "
                          f"/ fit: its metadata lacks {', '.join(missing)}")
+    try:
+        check_metadata(meta, files=True)   # predict's own checks, at start-up, not per request
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     return model
 
 
@@ -103,7 +108,7 @@ class ModelService:
         meta = self.model.metadata
         self.classes = [str(c) for c in meta["classes"]]
         self.image_size, self.color = int(meta["image_size"]), meta["color"]
-        self.crop = bool(meta.get("crop", False))
+        self.crop = meta.get("crop", False)
         self.transform = make_transform(meta.get("preprocessing"), self.model.dtype)
         self._lock = threading.Lock()
         self._blas = _blas_controller()
