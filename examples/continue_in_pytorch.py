@@ -117,12 +117,22 @@ def main():
     loader = DataLoader(TensorDataset(x_train, y_train), batch_size=args.batch_size, sampler=sampler)
     optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
     smoothing = (meta.get("training") or {}).get("label_smoothing") or 0.0   # as it trained
+    mixup = (meta.get("training") or {}).get("mixup")                        # (None: no mixup)
+    mix_rng = np.random.default_rng([args.seed, rank])
     steps, seen, t0 = 0, 0, time.perf_counter()
     for epoch in range(args.epochs):
         sampler.set_epoch(epoch)                   # a new shuffle of the shards every epoch
         ddp.train()
         for xb, yb in loader:
-            loss = F.cross_entropy(ddp(xb.to(device)), yb.to(device), label_smoothing=smoothing)
+            xb, yb = xb.to(device), yb.to(device)
+            if mixup:                              # as minicnn.data.mixup.mix_batch
+                lam = float(mix_rng.beta(mixup, mixup))
+                lam, perm = max(lam, 1 - lam), torch.randperm(len(xb), device=device)
+                out = ddp(lam * xb + (1 - lam) * xb[perm])
+                loss = (lam * F.cross_entropy(out, yb, label_smoothing=smoothing)
+                        + (1 - lam) * F.cross_entropy(out, yb[perm], label_smoothing=smoothing))
+            else:
+                loss = F.cross_entropy(ddp(xb), yb, label_smoothing=smoothing)
             optimizer.zero_grad()
             loss.backward()                        # DDP averages the gradients of all ranks here
             optimizer.step()

@@ -30,7 +30,8 @@ def small_checkpoint(path):
                            mc.Dense(8, 4, rng=3)], input_shape=(1, 64, 64))
     meta = {"classes": list(ds.classes), "image_size": 64, "color": "grayscale",
             "input_shape": [1, 64, 64], "split": {"data": "bundled", **split},
-            "preprocessing": Standardizer("dataset").fit(train.images).to_dict()}
+            "preprocessing": Standardizer("dataset").fit(train.images).to_dict(),
+            "training": {"label_smoothing": 0.1, "mixup": 0.2}}   # continued as it trained
     model.save(path, metadata=meta)
     return model
 

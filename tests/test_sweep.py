@@ -78,7 +78,8 @@ def test_grid_runs_every_configuration_and_repeat(folder, tmp_path):
 
 
 @pytest.mark.parametrize("setting, values", [("ema", [None, 0.9]),
-                                            ("label_smoothing", [0.0, 0.1])])
+                                            ("label_smoothing", [0.0, 0.1]),
+                                            ("mixup", [None, 0.2])])
 def test_training_settings_are_trial_settings(folder, tmp_path, setting, values):
     records = run_sweep(_config(folder, repeats=1, space={setting: values}), tmp_path / "s",
                         log=lambda _: None)

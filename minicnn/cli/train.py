@@ -99,6 +99,9 @@ def register(subparsers):
     p.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
                    help="train against (1 - EPS) * one-hot + EPS / classes instead of one-hot "
                    "labels (e.g. 0.1; 0: none)")
+    p.add_argument("--mixup", type=float, metavar="ALPHA",
+                   help="train on blends of pairs of images and of their labels, the blend "
+                   "drawn from Beta(ALPHA, ALPHA) (e.g. 0.2; default: none)")
     p.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
                    help="share of each class held out for validation (duplicates kept "
                    "together); 0: train on every image, with no validation (a final model, once "
@@ -160,6 +163,8 @@ def check_args(args):
         raise CLIError(f"--ema takes a decay between 0 and 1 (e.g. 0.999), got {args.ema}")
     if not 0 <= args.label_smoothing < 1:     # also refuses nan
         raise CLIError(f"--label-smoothing must lie in [0, 1), got {args.label_smoothing}")
+    if args.mixup is not None and not 0 < args.mixup < float("inf"):   # also refuses nan
+        raise CLIError(f"--mixup takes a Beta parameter alpha > 0 (e.g. 0.2), got {args.mixup}")
     if not 0 <= args.val_fraction < 1:      # also refuses nan
         raise CLIError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
 
@@ -209,7 +214,8 @@ def run(args):
                   augment=augment,
                   standardize=args.standardize, out_dir=out, seed=args.seed, resume=args.resume,
                   verbose=not args.quiet, metadata={"split": info, "recipe": recipe},
-                  overwrite=args.overwrite, ema=args.ema, label_smoothing=args.label_smoothing)
+                  overwrite=args.overwrite, ema=args.ema, label_smoothing=args.label_smoothing,
+                  mixup=args.mixup)
     if history.stop_reason == "interrupted":
         return 130                             # fit printed where the checkpoint is
     if history.stop_reason in ("non_finite_loss", "diverged"):

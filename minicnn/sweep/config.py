@@ -39,7 +39,8 @@ STRATEGIES = ("grid", "random", "one_at_a_time", "optuna")
 #: Training settings of a trial (beside the model knobs) and their defaults.
 TRAINING = {"model": "cnn5", "image_size": 64, "epochs": 3, "batch_size": 32, "optimizer": "adam",
             "lr": None, "momentum": 0.9, "weight_decay": 0.0, "schedule": "cosine",
-            "warmup": 0, "augment": True, "ema": None, "label_smoothing": 0.0}
+            "warmup": 0, "augment": True, "ema": None, "label_smoothing": 0.0,
+            "mixup": None}
 TRIAL_KEYS = tuple(TRAINING) + KNOBS
 DATA = {"source": "bundled", "image_size": 64, "color": "grayscale", "limit": None,
         "val_fraction": 0.2, "crop": False}

@@ -92,7 +92,7 @@ def run_trial(settings, data, repeat, seed, run_dir, verbose=False):
                   resume=resume, verbose=verbose, ema=settings["ema"],
                   metadata={"split": split, "recipe": {"schedule": settings["schedule"],
                                                        "warmup": warmup}},
-                  label_smoothing=settings["label_smoothing"])
+                  label_smoothing=settings["label_smoothing"], mixup=settings["mixup"])
     if history.stop_reason == "interrupted":
         raise SweepInterrupted(history.message)
     h = history.history

@@ -152,7 +152,7 @@ RESUME_MUST_MATCH = {"classes": "classes", "input_shape": "input shape", "seed":
 
 def check_resume(saved, current, path):
     """Refuse to resume from ``saved`` metadata when data, classes, shape, seed, batch size,
-    weight averaging or label smoothing differ from this run's (``current``): the run would
+    weight averaging, label smoothing or mixup differ from this run's (``current``): the run would
     silently continue on something else."""
     diffs = [f"{what} ({saved[k]!r} then, {current.get(k)!r} now)"
              if k in ("classes", "input_shape", "seed") else what
@@ -162,7 +162,8 @@ def check_resume(saved, current, path):
     if old_bs is not None and old_bs != current["training"]["batch_size"]:
         diffs.append(f"batch size ({old_bs} then, {current['training']['batch_size']} now)")
     for key, what, default in (("ema", "weight averaging", None),
-                               ("label_smoothing", "label smoothing", 0.0)):
+                               ("label_smoothing", "label smoothing", 0.0),
+                               ("mixup", "mixup", None)):
         old, new = ((m.get("training") or {}).get(key, default) for m in (saved, current))
         if old != new:
             diffs.append(f"{what} ({key} {old} then, {new} now)")

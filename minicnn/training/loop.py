@@ -5,6 +5,7 @@ One epoch, written out (this is all of it; ``training/run.py`` holds the bookkee
     for idx in batches of a seeded permutation of the training set:
         x = standardizer.transform(images[idx])       # uint8 -> float32, training statistics
         x = augment(x)                                # random flips/shifts (training batches only)
+        [x, y, y2, lam = mix_batch(x, labels[idx], ...)]  # only with mixup (data/mixup.py)
         logits = model.forward(x, training=True)      # (B, K)
         loss, dlogits = softmax_cross_entropy(logits, labels[idx], label_smoothing)
         model.backward(dlogits)                       # fills model.grads
@@ -13,12 +14,14 @@ One epoch, written out (this is all of it; ``training/run.py`` holds the bookkee
 
 ``label_smoothing=0.1`` trains against (1 - 0.1) * onehot + 0.1 / K (``losses.smooth_labels``);
 validation always scores the plain cross-entropy of the true labels, comparable across runs.
+``mixup=0.2`` blends each batch with a shuffled copy of itself and trains against
+lam * CE(y) + (1 - lam) * CE(y2), the cross-entropy of the blended labels (``data/mixup.py``).
 With ``ema=0.999`` an exponential moving average of the weights moves after every
 ``optimizer.step()``, and validation (and best.npz) use the average (``training/averaging.py``).
 
 Reproducible: at the start of epoch e every random source -- the shuffling, the augmenter, each
-Dropout layer's generator -- is reseeded from (seed, e). So the same seed and data give the same
-numbers, and a resumed run continues exactly as an uninterrupted one would have.
+Dropout layer's generator, the mixup draws -- is reseeded from (seed, e). So the same seed and
+data give the same numbers, and a resumed run continues exactly as an uninterrupted one would have.
 
 Checked before the first epoch: the data (an empty validation split is an error), the output
 folder (created and writable; one that already holds a run is refused unless ``resume`` or
@@ -38,6 +41,7 @@ None from backward); the flag is restored when ``fit`` returns or raises.
 import numpy as np
 
 from minicnn.data import iterate_batches
+from minicnn.data.mixup import mix_batch
 from minicnn.layers import free_after_backward
 from minicnn.losses import softmax_cross_entropy
 from minicnn.training.run import NonFinite, Run
@@ -46,7 +50,7 @@ from minicnn.training.run import NonFinite, Run
 def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_schedule=None,
         early_stopping=None, augment=None, standardize="dataset", out_dir=None, seed=0,
         resume=False, verbose=True, callbacks=(), metadata=None, overwrite=False, ema=None,
-        label_smoothing=0.0):
+        label_smoothing=0.0, mixup=None):
     """Train ``model`` on ``train`` for ``epochs`` epochs; return a ``History``.
 
     train, val:     Datasets (uint8 images) or (images, labels) pairs; float images are used as is.
@@ -64,17 +68,19 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
                     weights (``training.averaging``), validate it, save it as best.npz and
                     return the model holding it. last.npz holds the weights being trained.
     label_smoothing: eps in [0, 1): the training targets become (1 - eps) * onehot + eps / K.
+    mixup:          None, or a Beta parameter alpha such as 0.2: train on blends of pairs of
+                    images and of their labels (``minicnn.data.mixup``).
     Best = highest val_accuracy (training accuracy when there is no validation data).
     """
     run = Run(model, train, val, epochs, batch_size, optimizer, lr_schedule, early_stopping,
               augment, standardize, out_dir, seed, resume, overwrite, verbose, callbacks, metadata,
-              ema, label_smoothing)
+              ema, label_smoothing, mixup)
     with run.guarded():                        # Ctrl-C, NaN, divergence: back to the last epoch
         for epoch, rng in run.epochs():        # every random source reseeded from (seed, epoch)
             with run.progress_bar(epoch) as bar:
                 loss, acc = train_epoch(model, run.optimizer, run.x, run.y, run.transform,
                                         augment, batch_size, rng, bar, callbacks, run.ema,
-                                        run.label_smoothing)
+                                        run.label_smoothing, run.mixup)
             val_loss, val_acc = run.validate()
             if run.end_epoch(epoch, loss, acc, val_loss, val_acc):   # checkpoints; early stop
                 break
@@ -82,17 +88,23 @@ def fit(model, train, val=None, epochs=10, batch_size=32, optimizer=None, lr_sch
 
 
 def train_epoch(model, optimizer, x, y, transform, augment, batch_size, rng, bar, callbacks=(),
-                ema=None, label_smoothing=0.0):
+                ema=None, label_smoothing=0.0, mixup=None):
     """One pass over the training set in shuffled batches; returns (mean loss, accuracy).
     ``ema`` (a ``WeightEMA``), when given, moves its average after every step; the loss is
-    taken against labels smoothed by ``label_smoothing``."""
+    taken against labels smoothed by ``label_smoothing``; ``mixup`` (alpha) blends the batches."""
     total_loss, correct, seen = 0.0, 0, 0
+    mix_rng = None if mixup is None else np.random.default_rng(rng.integers(2 ** 62))
     for b, (xb, yb) in enumerate(iterate_batches(x, y, batch_size, shuffle=True, rng=rng)):
         xb = transform(xb)
         if augment is not None:
             xb = augment(xb)
+        if mix_rng is not None:                                         # yb weighs lam >= 0.5
+            xb, yb, yb2, lam = mix_batch(xb, yb, mixup, mix_rng)
         logits = model.forward(xb, training=True)                       # (B, K)
         loss, dlogits = softmax_cross_entropy(logits, yb, label_smoothing)
+        if mix_rng is not None:     # CE is linear in its targets: this is CE(lam*y + (1-lam)*y2)
+            loss2, dlogits2 = softmax_cross_entropy(logits, yb2, label_smoothing)
+            loss, dlogits = lam * loss + (1 - lam) * loss2, lam * dlogits + (1 - lam) * dlogits2
         if not np.isfinite(loss):
             raise NonFinite(f"the loss became {float(loss)} at batch {b + 1}")
         with free_after_backward():                                     # activations go as it runs

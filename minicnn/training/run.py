@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from minicnn.data import Standardizer
+from minicnn.data.mixup import check_mixup
 from minicnn.layers import no_grad
 from minicnn.losses import check_label_smoothing, softmax_cross_entropy
 from minicnn.optim import Adam
@@ -95,7 +96,7 @@ class Run:
 
     def __init__(self, model, train, val, epochs, batch_size, optimizer, lr_schedule,
                  early_stopping, augment, standardize, out_dir, seed, resume, overwrite, verbose,
-                 callbacks, metadata, ema=None, label_smoothing=0.0):
+                 callbacks, metadata, ema=None, label_smoothing=0.0, mixup=None):
         self.x, self.y, info = unpack(train, "train")
         self.xv, self.yv, _ = unpack(val, "val") if val is not None else (None, None, None)
         if getattr(model, "input_shape", None) and tuple(model.input_shape) != self.x.shape[1:]:
@@ -105,7 +106,7 @@ class Run:
             raise ValueError(f"early_stopping must be None or a patience >= 1, got {early_stopping!r}")
         self.model, self.optimizer = model, optimizer or Adam(model, lr=1e-3)
         self.ema = weight_ema(model, ema)
-        self.label_smoothing = check_label_smoothing(label_smoothing)
+        self.label_smoothing, self.mixup = check_label_smoothing(label_smoothing), check_mixup(mixup)
         self.epochs_total, self.batch_size, self.augment = epochs, batch_size, augment
         self.early_stopping, self.seed, self.callbacks = early_stopping, seed, callbacks
         self.out_dir = None if out_dir is None else os.fspath(out_dir)
@@ -145,7 +146,7 @@ class Run:
                                   aug, "get_config") else repr(aug)),
                               "early_stopping": self.early_stopping,
                               "ema": None if self.ema is None else self.ema.decay,
-                              "label_smoothing": self.label_smoothing})
+                              "label_smoothing": self.label_smoothing, "mixup": self.mixup})
         return meta
 
     def _resume(self, std):
