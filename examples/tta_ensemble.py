@@ -34,8 +34,8 @@ DEFAULT = [os.path.join(ROOT, "docs", "checkpoints", m, "best.npz")
 
 def label(model):
     """'cnn5', or 'cnn5 (filters 32-256, stride 2)' for knobs that differ from the defaults (and
-    the input size, the crop, the training seed when it is not 0, the weight average's decay and
-    the label smoothing: runs of one recipe)."""
+    the input size, the crop, the training seed when it is not 0, the weight average's decay, the
+    label smoothing and the mixup: runs of one recipe)."""
     arch = model.metadata["architecture"]
     default = models.build(arch["name"], arch["input_shape"], arch["num_classes"]).metadata
     changed = [k for k in models.KNOBS if k in arch and arch[k] != default["architecture"].get(k)]
@@ -49,6 +49,7 @@ def label(model):
     text += [f"ema {training['ema']}"] if training.get("ema") else []
     text += [f"label smoothing {training['label_smoothing']}"] if training.get(
         "label_smoothing") else []
+    text += [f"mixup {training['mixup']}"] if training.get("mixup") else []
     return arch["name"] + (f" ({', '.join(text)})" if text else "")
 
 

@@ -168,6 +168,19 @@ def test_the_example_names_two_runs_of_one_recipe_by_their_folders(tmp_path):
                         "mini_resnet (filters 4-4, 16x16) [run_b]"]
 
 
+def test_the_example_labels_the_training_settings_a_recipe_varies():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "tta_ensemble", os.path.join(os.path.dirname(__file__), os.pardir, "examples", "tta_ensemble.py"))
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    model = _model(16, 2)
+    assert example.label(model) == "mini_resnet (filters 4-4, 16x16)"
+    model.metadata.update(crop=True, seed=2, training={"ema": 0.999, "label_smoothing": 0.1, "mixup": 0.2})
+    assert example.label(model) == ("mini_resnet (filters 4-4, 16x16, cropped, seed 2, ema 0.999, "
+                                    "label smoothing 0.1, mixup 0.2)")
+
+
 @pytest.mark.slow
 def test_the_readme_table_is_what_the_example_prints():
     import subprocess
