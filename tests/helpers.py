@@ -378,3 +378,14 @@ def conv3x3_data(shape, dtype=np.float64, seed=0):
     b = rng.standard_normal(C_out).astype(dtype)
     dout = rng.standard_normal((N, C_out, H + 2 * ph - 2, W + 2 * pw - 2)).astype(dtype)
     return x, Wt, b, dout
+
+
+def drop_training_setting(path, key):
+    """Remove ``metadata["training"][key]`` from the checkpoint at ``path``, in place: a checkpoint
+    as written before that setting existed."""
+    from minicnn.serialization import load_arrays, save_arrays
+    arrays = load_arrays(path)
+    header = json.loads(str(arrays["__minicnn__"]))
+    del header["metadata"]["training"][key]
+    arrays["__minicnn__"] = np.array(json.dumps(header))
+    save_arrays(path, arrays)

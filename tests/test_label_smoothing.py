@@ -11,8 +11,6 @@ What this proves:
 - the setting is saved with the checkpoint, a run is not resumed with another value, a
   checkpoint from before the setting existed resumes as eps = 0, and bad values are refused.
 """
-import json
-
 import numpy as np
 import pytest
 
@@ -20,9 +18,8 @@ import minicnn as mc
 from minicnn.cli import main
 from minicnn.gradcheck import numerical_gradient, rel_error
 from minicnn.losses import smooth_labels, softmax_cross_entropy
-from minicnn.serialization import load_arrays, save_arrays
 from minicnn.training import fit
-from helpers import train_command
+from helpers import drop_training_setting, train_command
 from test_training import TRAIN, VAL, tiny_model
 
 
@@ -117,11 +114,7 @@ def test_resume_refuses_another_value(tmp_path, eps):
 
 def test_a_checkpoint_from_before_the_setting_resumes_as_zero(tmp_path):
     train(tmp_path)
-    arrays = load_arrays(tmp_path / "last.npz")                  # remove the key, as old runs lack it
-    header = json.loads(str(arrays["__minicnn__"]))
-    del header["metadata"]["training"]["label_smoothing"]
-    arrays["__minicnn__"] = np.array(json.dumps(header))
-    save_arrays(tmp_path / "last.npz", arrays)
+    drop_training_setting(tmp_path / "last.npz", "label_smoothing")     # as old runs lack it
     history = fit(tiny_model(), TRAIN, VAL, epochs=3, batch_size=8, out_dir=tmp_path, resume=True,
                   verbose=False)
     assert history.epochs == 3

@@ -12,8 +12,6 @@ What this proves:
 - the setting is saved with the checkpoint, a run is not resumed with another value, a
   checkpoint from before the setting existed resumes as no mixup, and bad values are refused.
 """
-import json
-
 import numpy as np
 import pytest
 
@@ -21,10 +19,9 @@ import minicnn as mc
 from minicnn.cli import main
 from minicnn.data.mixup import check_mixup, mix_batch
 from minicnn.losses import softmax_cross_entropy
-from minicnn.serialization import load_arrays, save_arrays
 from minicnn.training import fit
 from minicnn.training.run import reseed
-from helpers import train_command
+from helpers import drop_training_setting, train_command
 from test_label_smoothing import linear_model
 from test_training import TRAIN, VAL, tiny_model
 
@@ -120,11 +117,7 @@ def test_resume_refuses_another_value(tmp_path, alpha):
 
 def test_a_checkpoint_from_before_the_setting_resumes_as_none(tmp_path):
     train(tmp_path)
-    arrays = load_arrays(tmp_path / "last.npz")                  # remove the key, as old runs lack it
-    header = json.loads(str(arrays["__minicnn__"]))
-    del header["metadata"]["training"]["mixup"]
-    arrays["__minicnn__"] = np.array(json.dumps(header))
-    save_arrays(tmp_path / "last.npz", arrays)
+    drop_training_setting(tmp_path / "last.npz", "mixup")     # as old runs lack it
     _, history = train(tmp_path, epochs=3, resume=True)
     assert history.epochs == 3
 
