@@ -170,8 +170,8 @@ def test_the_example_names_two_runs_of_one_recipe_by_their_folders(tmp_path):
 
 def test_the_example_labels_the_training_settings_a_recipe_varies():
     import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "tta_ensemble", os.path.join(os.path.dirname(__file__), os.pardir, "examples", "tta_ensemble.py"))
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "tta_ensemble.py")
+    spec = importlib.util.spec_from_file_location("tta_ensemble", path)
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     model = _model(16, 2)

@@ -5,7 +5,6 @@ One epoch, written out (this is all of it; ``training/run.py`` holds the bookkee
     for idx in batches of a seeded permutation of the training set:
         x = standardizer.transform(images[idx])       # uint8 -> float32, training statistics
         x = augment(x)                                # random flips/shifts (training batches only)
-        [x, y, y2, lam = mix_batch(x, labels[idx], ...)]  # only with mixup (data/mixup.py)
         logits = model.forward(x, training=True)      # (B, K)
         loss, dlogits = softmax_cross_entropy(logits, labels[idx], label_smoothing)
         model.backward(dlogits)                       # fills model.grads
