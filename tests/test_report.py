@@ -73,6 +73,26 @@ def test_write_report_links_existing_figures_and_states_the_numbers(tmp_path):
     assert "not results on the official Testing split" in text
 
 
+@pytest.mark.parametrize("training, says", [
+    (None, []), ({"mixup": None, "label_smoothing": 0.0}, []),
+    ({"mixup": 0.2, "label_smoothing": 0.0}, ["mixup (alpha 0.2)", "blended images"]),
+    ({"mixup": None, "label_smoothing": 0.1}, ["labels smoothed by 0.1"]),
+    ({"mixup": 0.4, "label_smoothing": 0.1}, ["mixup (alpha 0.4)", "labels smoothed by 0.1"])])
+def test_the_curves_caption_says_what_the_training_loss_was_taken_against(tmp_path, training, says):
+    model = tiny_run(tmp_path / "run")
+    if training is not None:
+        model.metadata["training"] = training
+    md = write_report(model, tiny_dataset(), tmp_path / "out",
+                      checkpoint=tmp_path / "run" / "best.npz")
+    caption = md.read_text(encoding="utf-8").split("![Training curves](curves.png)")[1]
+    caption = caption.split("## ")[0]
+    assert "the star marks the best validation epoch" in caption
+    for text in says:
+        assert text in caption
+    assert ("blended" in caption) == (training is not None and bool(training["mixup"]))
+    assert ("smoothed" in caption) == (training is not None and bool(training["label_smoothing"]))
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """minicnn train on a 24-image folder (one epoch), as a user would."""

@@ -73,6 +73,23 @@ def _metrics_table(result):
     return "\n".join(rows)
 
 
+def curves_caption(meta):
+    """What the training curves show, and why a run's training numbers may not read like its
+    validation ones (mixup and label smoothing change what the training loss is taken against)."""
+    text = ("Loss and accuracy per epoch; the star marks the best validation epoch (the "
+            "checkpoint kept as best.npz).")
+    training = meta.get("training") or {}
+    if training.get("mixup"):
+        text += (f" This run trained with mixup (alpha {training['mixup']}): its training loss "
+                 "and accuracy are taken on blended images, the accuracy against the label that "
+                 "weighs more, so they sit below what the same weights score on whole images.")
+    if training.get("label_smoothing"):
+        text += (f" This run trained against labels smoothed by {training['label_smoothing']}, "
+                 "so its training loss cannot fall to 0; validation scores the plain "
+                 "cross-entropy.")
+    return text
+
+
 def write_report(model, dataset, out_dir, checkpoint=None, data_description="", history=None,
                  n_gradcam=1, max_channels=16, max_mistakes=16):
     """Evaluate ``model`` on ``dataset`` and write every figure plus report.md into ``out_dir``.
@@ -95,8 +112,7 @@ def write_report(model, dataset, out_dir, checkpoint=None, data_description="", 
         history = beside if beside.is_file() else None
     if history is not None:
         plot_history(history, out / "curves.png", title=f"{name}: training history")
-        figures.append(("Training curves", "curves.png", "Loss and accuracy per epoch; the star "
-                        "marks the best validation epoch (the checkpoint kept as best.npz)."))
+        figures.append(("Training curves", "curves.png", curves_caption(meta)))
     plot_confusion_matrix(result["confusion_matrix"], classes, out / "confusion.png",
                           title=f"{name}: confusion matrix")
     figures.append(("Confusion matrix", "confusion.png", "Rows are the true class, columns the "
