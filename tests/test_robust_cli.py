@@ -5,9 +5,12 @@ refused before any data is read, as one line on stderr; ``--debug`` and ``MINICN
 the traceback of such an error instead; an exception that is not a user error (a bug) is never
 swallowed.
 """
+import re
+
 import pytest
 
 from minicnn.cli import main
+from helpers import train_command
 
 
 @pytest.fixture(autouse=True)
@@ -20,9 +23,14 @@ def no_debug_env(monkeypatch):
     ("--lr", "0", "--lr"), ("--lr", "-1", "--lr"),
     ("--weight-decay", "nan", "--weight-decay"), ("--weight-decay", "-0.1", "--weight-decay"),
     ("--early-stopping", "0", "--early-stopping must be at least 1"),
-    ("--val-fraction", "nan", "--val-fraction")])
+    ("--val-fraction", "nan", "--val-fraction"),
+    ("--seed", "-1", "--seed must be an integer >= 0"), ("--split-seed", "-2", "--split-seed"),
+    ("--max-zoom", "0.3", "--max-zoom takes effect only with --augment"),
+    ("--early-stopping 2 --val-fraction", "0", "--val-fraction 0 leaves no validation split"),
+    ("--resume --overwrite --epochs", "2", "give one of them")])
 def test_train_refuses_bad_values_up_front(capsys, tmp_path, option, value, match):
-    assert main(["train", "--model", "cnn5", "--out", str(tmp_path / "run"), option, value]) == 1
+    assert main(["train", "--model", "cnn5", "--out", str(tmp_path / "run"), *option.split(),
+                 value]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err and match in err, err
     assert not (tmp_path / "run").exists()
@@ -56,3 +64,25 @@ def test_a_malformed_sweep_config_is_one_line(tmp_path, capsys, text):
     assert main(["sweep", str(tmp_path / "sweep.json"), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err and err.startswith("minicnn sweep: error"), err
+
+
+@pytest.mark.parametrize("change, match", [
+    (["--lr", "0.01"], r"recipe \(lr 0.001 then, 0.01 now\)"),
+    (["--weight-decay", "0.1"], r"recipe \(weight_decay 0.0 then, 0.1 now\)"),
+    (["--schedule", "cosine"], r"learning-rate schedule \(lr_schedule constant then, cosine now\)"),
+    (["--optimizer", "sgd"], "optimizer"),
+    (["--augment"], r"augmentation \(augment None then, \{"),
+    (["--standardize", "per_batch"], r"standardisation \(dataset then, per_batch now\)"),
+    (["--dense", "10"], r"architecture \(dense 0 then, 10 now\)")])
+def test_resume_refuses_other_settings_and_names_them(tmp_path, monkeypatch, capsys, change, match):
+    """A resumed run continues the same run (the help's promise): a setting that would make it
+    another run is named in one line, and nothing is trained."""
+    args = train_command(tmp_path, monkeypatch, epochs=1)
+    assert main(args) == 0
+    before = (tmp_path / "run" / "last.npz").read_bytes()
+    assert main(args + ["--resume", "--epochs", "2"] + change) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "cannot resume" in err, err
+    assert re.search(match, err), err
+    assert (tmp_path / "run" / "last.npz").read_bytes() == before
+    assert main(args + ["--resume", "--epochs", "2"]) == 0            # the same settings: it does

@@ -113,7 +113,8 @@ def register(subparsers):
                    help="dataset: per-channel statistics of the training split; "
                         "per_batch: each batch by its own mean/std (the report's way)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.npz (same "
-                   "data and settings; refused otherwise)")
+                   "data and settings, refused otherwise; --epochs and --early-stopping may "
+                   "change)")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in <out> "
                    "(without it, and without --resume, an existing run is an error)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -158,7 +159,8 @@ def check_args(args):
     extras = [f"--{k.replace('_', '-')}" for k in ("max_zoom", "max_contrast", "max_brightness")
               if getattr(args, k)]
     if extras and not args.augment:
-        raise CLIError(f"{', '.join(extras)} take effect only with --augment; add it")
+        raise CLIError(f"{', '.join(extras)} {'takes' if len(extras) == 1 else 'take'} effect "
+                       f"only with --augment; add it")
     if args.ema is not None and not 0 < args.ema < 1:     # also refuses nan
         raise CLIError(f"--ema takes a decay between 0 and 1 (e.g. 0.999), got {args.ema}")
     if not 0 <= args.label_smoothing < 1:     # also refuses nan
@@ -167,6 +169,16 @@ def check_args(args):
         raise CLIError(f"--mixup takes a Beta parameter alpha > 0 (e.g. 0.2), got {args.mixup}")
     if not 0 <= args.val_fraction < 1:      # also refuses nan
         raise CLIError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
+    if args.early_stopping is not None and args.val_fraction == 0:
+        raise CLIError("--early-stopping stops on the validation accuracy, and --val-fraction 0 "
+                       "leaves no validation split; drop one of them")
+    for name in ("seed", "split_seed"):       # NumPy seeds are non-negative integers
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise CLIError(f"--{name.replace('_', '-')} must be an integer >= 0, got {value}")
+    if args.resume and args.overwrite:
+        raise CLIError("--resume continues the run in --out and --overwrite replaces it; "
+                       "give one of them")
 
 
 def run(args):

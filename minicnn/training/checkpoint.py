@@ -150,22 +150,46 @@ RESUME_MUST_MATCH = {"classes": "classes", "input_shape": "input shape", "seed":
                      "train_data": "training data", "val_data": "validation data"}
 
 
+#: settings under metadata["training"] a resumed run must keep, their names, and the value a
+#: checkpoint written before the setting existed had (MISSING: not compared when not recorded).
+#: The number of epochs and the early-stopping patience may change: they only decide when the
+#: run stops.
+MISSING = object()
+RESUME_TRAINING = (("batch_size", "batch size", MISSING), ("optimizer", "optimizer", MISSING),
+                   ("lr_schedule", "learning-rate schedule", MISSING),
+                   ("augment", "augmentation", MISSING), ("ema", "weight averaging", None),
+                   ("label_smoothing", "label smoothing", 0.0), ("mixup", "mixup", None))
+
+
+def _differing(old, new):
+    """The keys of two dicts (or None) whose values differ, as 'key old -> new' texts."""
+    old, new = old or {}, new or {}
+    return [f"{k} {old.get(k)!r} then, {new.get(k)!r} now" for k in sorted({*old, *new})
+            if old.get(k) != new.get(k)]
+
+
 def check_resume(saved, current, path):
-    """Refuse to resume from ``saved`` metadata when data, classes, shape, seed, batch size,
-    weight averaging, label smoothing or mixup differ from this run's (``current``): the run would
-    silently continue on something else."""
+    """Refuse to resume from ``saved`` metadata when this run (``current``) would silently continue
+    on something else: other data, classes, input shape, seed or architecture, another batch size,
+    optimizer, learning rate or schedule, augmentation, standardisation, weight averaging, label
+    smoothing or mixup. Only what ``saved`` records is compared (older checkpoints record less)."""
     diffs = [f"{what} ({saved[k]!r} then, {current.get(k)!r} now)"
              if k in ("classes", "input_shape", "seed") else what
              for k, what in RESUME_MUST_MATCH.items()
              if k in saved and saved[k] != current.get(k)]
-    old_bs = (saved.get("training") or {}).get("batch_size")
-    if old_bs is not None and old_bs != current["training"]["batch_size"]:
-        diffs.append(f"batch size ({old_bs} then, {current['training']['batch_size']} now)")
-    for key, what, default in (("ema", "weight averaging", None),
-                               ("label_smoothing", "label smoothing", 0.0),
-                               ("mixup", "mixup", None)):
+    if saved.get("architecture") is not None:
+        diffs += [f"architecture ({d})" for d in _differing(saved["architecture"],
+                                                             current.get("architecture"))]
+    if saved.get("recipe") is not None:               # minicnn train's optimizer settings
+        diffs += [f"recipe ({d})" for d in _differing(saved["recipe"], current.get("recipe"))]
+    modes = [(m.get("preprocessing") or {}).get("mode") for m in (saved, current)]
+    if "preprocessing" in saved and modes[0] != modes[1]:
+        diffs.append(f"standardisation ({modes[0]} then, {modes[1]} now)")
+    for key, what, default in RESUME_TRAINING:
         old, new = ((m.get("training") or {}).get(key, default) for m in (saved, current))
-        if old != new:
+        if isinstance(old, str) and isinstance(new, str) and key == "augment":
+            continue                   # repr() of a callable without get_config: not comparable
+        if old is not MISSING and old != new:
             diffs.append(f"{what} ({key} {old} then, {new} now)")
     if diffs:
         raise ValueError(f"cannot resume from {path}: this run differs in {'; '.join(diffs)}. "
