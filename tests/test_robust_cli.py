@@ -86,3 +86,19 @@ def test_resume_refuses_other_settings_and_names_them(tmp_path, monkeypatch, cap
     assert re.search(match, err), err
     assert (tmp_path / "run" / "last.npz").read_bytes() == before
     assert main(args + ["--resume", "--epochs", "2"]) == 0            # the same settings: it does
+
+
+def test_a_skipped_file_is_one_warning_naming_it(tmp_path, monkeypatch, capsys):
+    """An undecodable file is skipped with one warning in the command's voice (not twice, not
+    with the library line that raised it); --debug leaves warnings as Python shows them."""
+    args = train_command(tmp_path, monkeypatch, epochs=1)
+    bad = tmp_path / "data" / sorted(p.name for p in (tmp_path / "data").iterdir())[0] / "bad.png"
+    bad.write_bytes(b"not a png")
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("minicnn train: warning: skipped 1 image file(s) in "), err
+    assert err.count("could not be decoded") == 1 and "bad.png" in err, err
+    assert "UserWarning" not in err and ".py:" not in err, err
+    with pytest.warns(UserWarning, match="minicnn: skipped 1 image file"):
+        assert main(["--debug"] + args + ["--overwrite"]) == 0
+    assert "warning" not in capsys.readouterr().err

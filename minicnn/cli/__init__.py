@@ -5,13 +5,15 @@ sets ``func=run`` on it; ``run(args)`` returns an exit code. Modules import the 
 ``run`` (a comment marks each such import), so that ``minicnn --help`` does not load the data,
 training and plotting modules. Errors a user can cause (bad paths, bad files,
 bad values) are raised as ``CLIError`` (or ValueError / OSError) and printed as one line; any
-other exception is a bug in minicnn and keeps its traceback. ``--debug`` (or ``MINICNN_DEBUG=1``)
-shows the traceback of user errors too.
+other exception is a bug in minicnn and keeps its traceback. Warnings are printed the same way,
+without the library line that raised them. ``--debug`` (or ``MINICNN_DEBUG=1``) shows the
+traceback of user errors, and warnings as Python shows them.
 """
 import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from minicnn import __version__
 
@@ -62,11 +64,23 @@ def debug_wanted(args=None):
     return bool(getattr(args, "debug", False)) or env not in ("", "0", "false", "no")
 
 
+def one_line_warnings(command):
+    """A ``warnings.showwarning`` for the command line: "minicnn train: warning: ..." on stderr,
+    without the source line a library warning shows (a user did nothing wrong in that line)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message).removeprefix("minicnn: ")
+        print(f"minicnn {command}: warning: {text}", file=file or sys.stderr)
+    return show
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            if not debug_wanted(args):
+                warnings.showwarning = one_line_warnings(args.command)
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         if debug_wanted(args):
             raise

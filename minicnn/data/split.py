@@ -15,6 +15,7 @@ Algorithm (the same on every machine: it uses only NumPy's PCG64 generator
    target_k. Without groups this picks exactly target_k images of every class.
 """
 import os
+import warnings
 
 import numpy as np
 
@@ -129,7 +130,9 @@ def duplicate_groups(ds, mirrors=True):
         return find_duplicate_groups(ds, mirrors=mirrors)
     from minicnn.data.folders import load_folder   # folders imports nothing of split's
     try:
-        ref = load_folder(roots.pop(), GROUP_SIZE, GROUP_COLOR)
+        with warnings.catch_warnings():   # files it skips: the load of ``ds`` has warned of them
+            warnings.simplefilter("ignore", UserWarning)
+            ref = load_folder(roots.pop(), GROUP_SIZE, GROUP_COLOR)
     except ValueError:                                 # not a class-per-folder root after all
         return find_duplicate_groups(ds, mirrors=mirrors)
     row = {p: i for i, p in enumerate(ref.paths)}
