@@ -102,3 +102,12 @@ def test_a_skipped_file_is_one_warning_naming_it(tmp_path, monkeypatch, capsys):
     with pytest.warns(UserWarning, match="minicnn: skipped 1 image file"):
         assert main(["--debug"] + args + ["--overwrite"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_run_that_blows_up_says_so_in_one_place(tmp_path, monkeypatch, capsys):
+    """At --lr 1e30 the weights overflow: the command explains and exits 1, with no NumPy
+    overflow warnings printed ahead of the explanation."""
+    args = train_command(tmp_path, monkeypatch, epochs=2)
+    assert main(args + ["--lr", "1e30"]) == 1
+    err = capsys.readouterr().err
+    assert "Try a lower learning rate" in err and "warning" not in err, err

@@ -221,13 +221,15 @@ def run(args):
               "weight_decay": args.weight_decay, "schedule": args.schedule,
               "warmup": args.warmup}                   # what `fit` records only as "custom"
     info["data"] = os.path.abspath(args.data) if args.data else "bundled"
-    history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size,
-                  optimizer=optimizer, lr_schedule=schedule, early_stopping=args.early_stopping,
-                  augment=augment,
-                  standardize=args.standardize, out_dir=out, seed=args.seed, resume=args.resume,
-                  verbose=not args.quiet, metadata={"split": info, "recipe": recipe},
-                  overwrite=args.overwrite, ema=args.ema, label_smoothing=args.label_smoothing,
-                  mixup=args.mixup)
+    import numpy as np  # lazy: keeps `minicnn --help` quick
+    with np.errstate(over="ignore", invalid="ignore"):   # a run that blows up: fit says so
+        history = fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size,
+                      optimizer=optimizer, lr_schedule=schedule,
+                      early_stopping=args.early_stopping, augment=augment,
+                      standardize=args.standardize, out_dir=out, seed=args.seed,
+                      resume=args.resume, verbose=not args.quiet,
+                      metadata={"split": info, "recipe": recipe}, overwrite=args.overwrite,
+                      ema=args.ema, label_smoothing=args.label_smoothing, mixup=args.mixup)
     if history.stop_reason == "interrupted":
         return 130                             # fit printed where the checkpoint is
     if history.stop_reason in ("non_finite_loss", "diverged"):
