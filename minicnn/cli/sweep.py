@@ -7,7 +7,8 @@
 
 Each trial is a normal training run in its own folder; results stream to results.jsonl, and
 summary.md / summary.png hold the table and the figure. Run the same command again to resume a
-killed or interrupted sweep: finished trials are skipped. See docs/tuning.md.
+killed or interrupted sweep: finished trials are skipped (a folder holding another config's
+sweep is refused). The exit code is 1 when every trial failed. See docs/tuning.md.
 """
 import os
 
@@ -51,11 +52,16 @@ def run(args):
                        f"{config['strategy']}")
     out = args.out or os.path.join("runs", "sweep", config["name"])
     try:
-        run_sweep(config, out, storage=args.storage, verbose=args.verbose, log=_say,
-                  workers=args.workers)
+        records = run_sweep(config, out, storage=args.storage, verbose=args.verbose, log=_say,
+                            workers=args.workers)
     except SweepInterrupted as e:
         print(f"sweep interrupted ({e}); run the same command again to resume", flush=True)
         return 130
     print(f"results: {os.path.join(out, 'results.jsonl')}; table: "
           f"{os.path.join(out, 'summary.md')}; figure: {os.path.join(out, 'summary.png')}")
+    failed = [r for r in records if r["status"] != "ok"]
+    if records and len(failed) == len(records):    # some failures are results; all is an error
+        why = (failed[0].get("error") or "").strip().splitlines() or ["see results.jsonl"]
+        n = len(records)
+        raise CLIError(f"every trial failed ({n} run{'s' * (n > 1)}); the first: {why[0]}")
     return 0

@@ -4,9 +4,10 @@
     records = run_sweep(load_config("examples/sweep_cnn5.toml"), "runs/sweep/cnn5")
 
 Modules: config (read and check a TOML/JSON config; list a grid / random / one-at-a-time
-search), trial (one trial: a ``fit`` in its own folder, failures as records), runner (the
-trials in order or in worker processes; results.jsonl; resume), tpe (Optuna's TPE sampler,
-optional), report (the Markdown table and the figure).
+search), values (the [fixed] and [data] values refused before any training), trial (one trial:
+a ``fit`` in its own folder, failures as records), runner (the trials in order or in worker
+processes; results.jsonl; resume), tpe (Optuna's TPE sampler, optional), report (the Markdown
+table and the figure).
 See docs/tuning.md.
 """
 from minicnn.sweep.config import check as check_config

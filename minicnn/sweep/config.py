@@ -25,6 +25,12 @@
 ``one_at_a_time`` is the report's way of searching: the baseline takes the first choice of every
 knob, then each knob is varied alone. A trial's settings are ``fixed`` updated by its point of
 ``space``; ``TRIAL_KEYS`` lists the settings a trial understands.
+
+A trial reads the images at its ``image_size``, which is also the model's input: ``data.image_size``
+and ``fixed.image_size`` name that one size, so either sets both, and two different values are
+refused (as is ``data.image_size`` beside a ``space.image_size``). Values that every trial would
+fail on (``fixed.epochs = -1``, a missing ``data.source``) are refused here too
+(``minicnn.sweep.values``).
 """
 import hashlib
 import itertools
@@ -34,6 +40,7 @@ import os
 import numpy as np
 
 from minicnn.models import KNOBS, MODEL_NAMES
+from minicnn.sweep.values import check_data, check_fixed, whole
 
 STRATEGIES = ("grid", "random", "one_at_a_time", "optuna")
 #: Training settings of a trial (beside the model knobs) and their defaults.
@@ -44,18 +51,23 @@ TRAINING = {"model": "cnn5", "image_size": 64, "epochs": 3, "batch_size": 32, "o
 TRIAL_KEYS = tuple(TRAINING) + KNOBS
 DATA = {"source": "bundled", "image_size": 64, "color": "grayscale", "limit": None,
         "val_fraction": 0.2, "crop": False}
+TOP = ("name", "strategy", "trials", "seed", "repeats")      # and the tables data, fixed, space
+_HINT = (f" (top-level keys, {', '.join(TOP)}, go above the first [table] header: in TOML a "
+         f"key belongs to the table above it)")
 
 
 def read_file(path):
     """A TOML (.toml) or JSON file -> dict. TOML needs Python 3.11+ (tomllib) or ``tomli``."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"sweep config {path} is a directory, not a file")
     if not os.path.isfile(path):
         raise ValueError(f"sweep config {path} does not exist")
+    if not path.endswith((".json", ".toml")):
+        raise ValueError(f"sweep config {path}: expected a .toml or .json file")
     if path.endswith(".json"):
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    if not path.endswith(".toml"):
-        raise ValueError(f"sweep config {path}: expected a .toml or .json file")
+            return _parse(path, json.load, f)
     try:
         import tomllib as toml  # lazy: stdlib on Python 3.11+ only
     except ImportError:
@@ -65,7 +77,15 @@ def read_file(path):
             raise ValueError(f"reading {path} needs Python 3.11+ or `pip install tomli`; "
                              f"or write the config as JSON") from None
     with open(path, "rb") as f:
-        return toml.load(f)
+        return _parse(path, toml.load, f)
+
+
+def _parse(path, parse, f):
+    """parse(f), with a syntax error (a ValueError, or bytes that are not UTF-8) naming the file."""
+    try:
+        return parse(f)
+    except ValueError as e:
+        raise ValueError(f"sweep config {path}: {e}") from None
 
 
 def _check_range(key, spec):
@@ -80,26 +100,31 @@ def check(config):
                                                for k in ("data", "fixed", "space")):
         raise ValueError(f"a sweep config is a table (JSON object) whose data, fixed and space "
                          f"are tables too; got {type(config).__name__}")
-    unknown = sorted(set(config) - {"name", "strategy", "trials", "seed", "repeats", "data",
-                                    "fixed", "space"})
+    unknown = sorted(set(config) - set(TOP) - {"data", "fixed", "space"})
     if unknown:
-        raise ValueError(f"unknown sweep setting(s) {', '.join(unknown)}")
+        raise ValueError(f"unknown top-level key(s) {', '.join(unknown)}; a sweep config takes "
+                         f"{', '.join(TOP)} and the tables [data], [fixed], [space]")
+    for table, allowed in (("fixed", TRIAL_KEYS), ("space", TRIAL_KEYS), ("data", tuple(DATA))):
+        bad = sorted(set(config.get(table, {})) - set(allowed))
+        if bad:
+            raise ValueError(f"unknown {'data' if table == 'data' else 'trial'} setting(s) "
+                             f"{', '.join(bad)} in [{table}], which takes {', '.join(allowed)}"
+                             f"{_HINT if set(bad) & set(TOP) else ''}")
+    for key, low in (("seed", 0), ("repeats", 1), ("trials", 1)):
+        value = config.get(key, {"seed": 0, "repeats": 1}.get(key))
+        if not (key == "trials" and value is None or whole(value) and value >= low):
+            raise ValueError(f"{key} must be a whole number >= {low}, got {value!r}")
     c = {"name": str(config.get("name", "sweep")), "strategy": config.get("strategy", "grid"),
-         "trials": config.get("trials"), "seed": int(config.get("seed", 0)),
-         "repeats": int(config.get("repeats", 1)), "data": {**DATA, **config.get("data", {})},
+         "trials": config.get("trials"), "seed": config.get("seed", 0),
+         "repeats": config.get("repeats", 1), "data": {**DATA, **config.get("data", {})},
          "fixed": {**TRAINING, **config.get("fixed", {})}, "space": dict(config.get("space", {}))}
     if c["strategy"] not in STRATEGIES:
         raise ValueError(f"strategy: expected one of {', '.join(STRATEGIES)}, got {c['strategy']!r}")
-    if c["trials"] is not None and int(c["trials"]) < 1 or c["repeats"] < 1:
-        raise ValueError(f"trials and repeats must be at least 1, got {c['trials']}, {c['repeats']}")
-    bad = sorted((set(c["fixed"]) | set(c["space"])) - set(TRIAL_KEYS))
-    if bad:
-        raise ValueError(f"unknown trial setting(s) {', '.join(bad)}; a trial takes "
-                         f"{', '.join(TRIAL_KEYS)}")
-    if sorted(set(c["data"]) - set(DATA)):
-        raise ValueError(f"unknown data setting(s) {', '.join(sorted(set(c['data']) - set(DATA)))}")
-    if not isinstance(c["data"]["crop"], bool):
-        raise ValueError(f"data.crop must be true or false, got {c['data']['crop']!r}")
+    size = _image_size(config.get("data", {}), config.get("fixed", {}), c["space"])
+    c["data"]["image_size"] = size
+    c["fixed"]["image_size"] = c["fixed"]["image_size"] if size is None else size
+    check_data(c["data"])
+    check_fixed(c["fixed"], varied=c["space"])
     if not c["space"]:
         raise ValueError("the sweep's [space] is empty: give at least one setting to vary")
     for key, spec in c["space"].items():
@@ -115,6 +140,24 @@ def check(config):
         if name not in MODEL_NAMES:
             raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     return c
+
+
+def _image_size(data, fixed, space):
+    """The one size a trial reads the images at and the model takes: None when [space] varies it.
+
+    (A config already checked, say written back as JSON, has data.image_size null in that case.)
+    """
+    given = {f"{t}.image_size = {v['image_size']!r}": v["image_size"]
+             for t, v in (("data", data), ("fixed", fixed)) if v.get("image_size") is not None}
+    if "image_size" in space:
+        if data.get("image_size") is not None:
+            raise ValueError("data.image_size and space.image_size: each trial reads the images at "
+                             "its own image_size (the model's input); leave data.image_size out")
+        return None
+    if len(given) == 2 and data["image_size"] != fixed["image_size"]:
+        raise ValueError(f"{' and '.join(given)} disagree: both name the size the images are read "
+                         f"at, which is the model's input; give one of them (or the same value)")
+    return next(iter(given.values()), TRAINING["image_size"])
 
 
 def load(path):

@@ -4,18 +4,21 @@
 
 Folder layout:
 
-    <out>/results.jsonl          one line per finished (configuration, repeat): settings, status
-                                 ("ok" or "failed" with the error), best val_accuracy, time
+    <out>/results.jsonl          one line per finished (configuration, repeat): settings, seed,
+                                 data, status ("ok" or "failed" with the error), best
+                                 val_accuracy, time
     <out>/trials/<id>/r<k>/      the run folder of repeat k (best.npz, last.npz, history.json)
     <out>/summary.md, .png       the table and the figure (``minicnn.sweep.report``)
     <out>/optuna.db              the Optuna study (strategy "optuna", default storage)
 
 Resuming: a configuration-repeat with a line in results.jsonl is never run again; one that was
-killed mid-way continues from its last.npz (``fit(resume=True)``). Ctrl-C inside a trial stops
-the sweep with the trial's progress saved; nothing is recorded for it, so the next run finishes
-it. A trial that raises (a bad configuration) or diverges (NaN) is recorded as failed and the
-sweep goes on. Repeat k uses seed + k for the split and the weights: each configuration's
-accuracy is the mean over its repeats, with their spread.
+killed mid-way continues from its last.npz (``fit(resume=True)``). A line records the trial's
+settings, seed and data: a folder whose lines differ from what the config gives the same trial
+(another config's sweep) is refused, so that no result is reused for settings it was not run
+with. Ctrl-C inside a trial stops the sweep with the trial's progress saved; nothing is recorded
+for it, so the next run finishes it. A trial that raises (a bad configuration) or diverges (NaN)
+is recorded as failed and the sweep goes on. Repeat k uses seed + k for the split and the
+weights: each configuration's accuracy is the mean over its repeats, with their spread.
 """
 import contextlib
 import json
@@ -29,7 +32,7 @@ import numpy as np
 
 from minicnn.sweep import config as cfg
 from minicnn.sweep.report import write_summary
-from minicnn.sweep.trial import Data, SweepInterrupted, attempt
+from minicnn.sweep.trial import Data, SweepInterrupted, attempt, source_name
 
 RESULTS = "results.jsonl"
 
@@ -66,8 +69,35 @@ def _job(point, repeat, config, out_dir):
     tid = cfg.trial_id(point)
     run_dir = os.path.join(out_dir, "trials", tid, f"r{repeat}")
     return {"trial": tid, "repeat": repeat, "seed": config["seed"] + repeat, "point": point,
-            "settings": cfg.trial_settings(config, point),
+            "settings": cfg.trial_settings(config, point), "data": _data(config),
             "run_dir": os.path.relpath(run_dir, out_dir)}, run_dir
+
+
+def _data(config):
+    return {**config["data"], "source": source_name(config["data"])}
+
+
+def _differences(old, new, defaults, prefix=""):
+    """["epochs = 1 (this config: 2)", ...]: the keys whose values differ, a missing one taken as
+    its default (a line written before that setting existed)."""
+    return [f"{prefix}{k} = {json.dumps(old.get(k, defaults.get(k)))} (this config: "
+            f"{json.dumps(new.get(k, defaults.get(k)))})" for k in sorted(set(old) | set(new))
+            if old.get(k, defaults.get(k)) != new.get(k, defaults.get(k))]
+
+
+def check_same_sweep(done, config, out_dir):
+    """Refuse ``out_dir`` when a finished line's settings, seed or data are not what ``config``
+    gives its trial: resuming would reuse another config's results as this one's."""
+    for r in sorted(done.values(), key=lambda r: (r["trial"], r["repeat"])):
+        job = json.loads(json.dumps(_job(r["point"], r["repeat"], config, out_dir)[0]))
+        differ = (_differences(r["settings"], job["settings"], cfg.TRAINING)
+                  + _differences({"seed": r["seed"]}, {"seed": job["seed"]}, {})
+                  + _differences(r.get("data", job["data"]), job["data"], cfg.DATA, "data."))
+        if differ:
+            raise ValueError(f"{out_dir} holds a sweep of another config: its trial "
+                             f"{r['trial'].rsplit('-', 1)[0]} (repeat {r['repeat']}) ran with "
+                             f"{'; '.join(differ)}; give another results folder (--out) for "
+                             f"this config, or delete that one")
 
 
 def _finish(record, out_dir, done, log):
@@ -194,8 +224,11 @@ def run_sweep(config, out_dir, storage=None, verbose=False, log=print, workers=1
     if workers < 1 or workers > 1 and config["strategy"] == "optuna":
         raise ValueError(f"workers must be at least 1, and 1 for strategy \"optuna\" (run the "
                          f"command once per worker with the same --storage); got {workers}")
-    os.makedirs(out_dir, exist_ok=True)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"output folder {out_dir} is a file, not a folder")
     done = {(r["trial"], r["repeat"]): r for r in read_results(os.path.join(out_dir, RESULTS))}
+    check_same_sweep(done, config, out_dir)
+    os.makedirs(out_dir, exist_ok=True)
     data = Data(config["data"], config["seed"])
     try:
         if config["strategy"] == "optuna":

@@ -48,10 +48,11 @@ class Data:
         seed = self.seed + repeat
         train, val = train_val_split(ds, self.spec["val_fraction"], seed=seed, groups=groups)
         return train, val, {**split_info(self.spec["val_fraction"], seed, train, val),
-                            "data": _source_name(self.spec)}
+                            "data": source_name(self.spec)}
 
 
-def _source_name(spec):
+def source_name(spec):
+    """The data's name in records: "bundled", or the folder's absolute path."""
     return "bundled" if spec["source"] == "bundled" else os.path.abspath(spec["source"])
 
 
