@@ -12,6 +12,8 @@ import math
 import os
 
 from minicnn.data import COLORS, Augmenter
+from minicnn.data.mixup import check_mixup
+from minicnn.losses import check_label_smoothing
 from minicnn.optim import DEFAULT_LR
 from minicnn.training.schedules import SCHEDULES
 
@@ -27,6 +29,17 @@ def _number(v):
 
 def _one_of(choices):
     return lambda v: isinstance(v, str) and v in choices
+
+
+def _passes(check):
+    """A test from one of the library's own checks (which raise ValueError on a bad value)."""
+    def test(v):
+        try:
+            check(v)
+        except ValueError:
+            return False
+        return True
+    return test
 
 
 #: setting -> (test, what a value must be). None is JSON's null (TOML has none: leave the key out).
@@ -45,9 +58,8 @@ FIXED = {
                 "true, false or a table of Augmenter arguments"),
     "ema": (lambda v: v is None or _number(v) and 0 < v < 1,
             "a decay between 0 and 1, e.g. 0.999 (or left out: none)"),
-    "label_smoothing": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "mixup": (lambda v: v is None or _number(v) and v > 0,
-              "a Beta parameter alpha > 0, e.g. 0.2 (or left out: none)"),
+    "label_smoothing": (_passes(check_label_smoothing), "a number in [0, 1)"),
+    "mixup": (_passes(check_mixup), "a Beta parameter alpha > 0, e.g. 0.2 (or left out: none)"),
 }
 DATA = {
     "source": (lambda v: isinstance(v, str) and v != "",
