@@ -11,7 +11,9 @@
    (0666 minus the umask, usually 0644; mkstemp alone gives 0600), then renamed over ``path``
    with ``os.replace``: readers see the old file or the new one, never half of one. If ``path``
    is a symlink the link itself is replaced; its target is never written.
-3. On any error or Ctrl-C the temporary file is removed. A process killed outright (SIGKILL, the
+3. A ``path`` that is a folder, or whose folder does not exist, is refused with a one-line OSError
+   naming it (not the temporary file). ``make_folder`` creates an output folder the same way.
+4. On any error or Ctrl-C the temporary file is removed. A process killed outright (SIGKILL, the
    out-of-memory killer) cannot clean up, so each write first removes the temporary files that
    earlier writes of the same ``path`` left behind when their process is gone.
 """
@@ -66,6 +68,10 @@ def atomic_write(path, text=False):
     """Context manager yielding a file object (binary, or UTF-8 text) that replaces ``path`` on exit."""
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise IsADirectoryError(f"{path} is a folder, not a file: give a file name to write")
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
     remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.{os.getpid()}.", suffix=".tmp")
     try:
@@ -79,6 +85,19 @@ def atomic_write(path, text=False):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def make_folder(path):
+    """Create the output folder ``path`` and its parents, if missing; a one-line OSError when
+    ``path`` is a file or cannot be created (no errno, no traceback-worthy detail)."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FileExistsError(f"output folder {path} is a file, not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"cannot create the folder {path}: {e.strerror or e}") from None
+    return path
 
 
 def write_text(path, text):

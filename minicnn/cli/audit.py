@@ -10,7 +10,7 @@ Prints a summary; the full lists (every group, every leaked test file) go to the
 import json
 import os
 
-from minicnn.atomic import write_text  # small, no heavy imports
+from minicnn.atomic import make_folder, write_text  # small, no heavy imports
 from minicnn.cli import CLIError
 
 
@@ -36,6 +36,11 @@ def run(args):
     from minicnn.data.folders import kaggle_split_dir  # lazy: keeps `minicnn --help` quick
 
     train, test = args.train_dir, args.test_dir
+    if args.out:                     # before the audit: a bad --out would waste its minutes
+        if os.path.isdir(args.out):
+            raise CLIError(f"--out {args.out} is a folder, not a file: give a file name, e.g. "
+                           f"{os.path.join(args.out, 'audit.json')}")
+        make_folder(os.path.dirname(os.path.abspath(args.out)))
     if not os.path.isdir(train):
         raise CLIError(f"folder not found: {train}")
     if test is None:

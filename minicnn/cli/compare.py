@@ -6,6 +6,7 @@ Each RUN_DIR holds best.npz and history.json (as written by ``minicnn train``). 
 table (accuracy, parameters, FLOPs, training time, and the source of every number); with --out
 it also writes it as compare.md, with the bar chart compare.png, into that folder.
 """
+from minicnn.atomic import make_folder  # small, no heavy imports
 
 
 def register(subparsers):
@@ -22,6 +23,7 @@ def run(args):
     if args.out is None:
         print(markdown_table(comparison_rows(args.runs)))
         return 0
+    make_folder(args.out)             # one line if --out is a file, before any run is read
     md, png = compare_runs(args.runs, args.out)
     print(md.read_text(encoding="utf-8").split("\n\n![")[0])
     print(f"\nwrote {md} and {png}")

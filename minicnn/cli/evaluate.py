@@ -10,13 +10,15 @@ own size and colour, with its own standardisation); ``--tta`` adds each image's 
 When ``--data`` is the folder a checkpoint was trained on, only the validation split recorded in
 its metadata is scored (as ``minicnn report`` does), never an image it trained on: every model that
 trained on the folder must have the same split, and one trained on every image (``--val-fraction
-0``) is refused.
+0``) is refused, as is a folder changed since training (its split would have moved: the rebuilt
+validation images must match the fingerprint the checkpoint recorded, ``val_data``).
 
 Images are decoded at the checkpoint's image size and colour and standardised with its saved
 statistics. With ``--train-data``, the accuracy is also reported on only those test images that
 the leakage audit finds are not copies of training images (exact or near duplicates).
 """
 import json
+import os
 
 from minicnn.cli import CLIError
 
@@ -38,10 +40,19 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
+def checkpoint_file(path):
+    """``path``, refused in one line when it is a folder (naming the folder's best.npz, if any)."""
+    if path is not None and os.path.isdir(path):
+        best = os.path.join(path, "best.npz")
+        hint = f": did you mean {best}?" if os.path.isfile(best) else ""
+        raise CLIError(f"checkpoint {path} is a folder, not a file{hint}")
+    return path
+
+
 def load_members(paths, needs=("classes", "image_size", "color")):
     """Load each --checkpoint; every one must carry ``needs`` in its metadata."""
     from minicnn.training import load_checkpoint  # lazy: keeps `minicnn --help` quick
-    members = [load_checkpoint(p) for p in paths]
+    members = [load_checkpoint(checkpoint_file(p)) for p in paths]
     for path, m in zip(paths, members):
         missing = [k for k in needs if k not in m.metadata]
         if missing:
@@ -70,10 +81,14 @@ def recorded_validation(paths, members, test_dir):
 def run(args):
     import numpy as np  # lazy: keeps `minicnn --help` quick
     from minicnn.data import (  # lazy: as above
-        align_classes, data_dir, leaked_test_mask, load_folder, recorded_split)
+        align_classes, data_dir, leaked_test_mask, load_folder, recorded_split, trained_on)
     from minicnn.training import format_report  # lazy: keeps `minicnn --help` quick
     from minicnn.training.inference import predict_ensemble  # lazy: as above
     from minicnn.training.metrics import score  # lazy: as above
+    from minicnn.viz.report import check_unchanged  # lazy: as above
+
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
 
     members = load_members(args.checkpoint)
     classes = members[0].metadata["classes"]
@@ -89,6 +104,10 @@ def run(args):
         ds = load_folder(test_dir, image_size=image_size, color=color, crop=crop)
         if split is not None:                          # never an image a member trained on
             _, ds, _ = recorded_split(ds, split)
+            for path, m in zip(args.checkpoint, members):  # still the split each one recorded?
+                if (trained_on(m.metadata.get("split"), test_dir) and (image_size, color, crop)
+                        == tuple(m.metadata.get(k, False) for k in ("image_size", "color", "crop"))):
+                    check_unchanged(ds, m.metadata, path)
         ds = align_classes(ds, classes)
         sets[(image_size, color, crop)] = ds
         return ds.images

@@ -12,6 +12,7 @@ See docs/scale-out.md.
 """
 import os
 
+from minicnn.atomic import make_folder  # small, no heavy imports
 from minicnn.cli import CLIError
 
 
@@ -30,9 +31,10 @@ def register(subparsers):
 
 
 def run(args):
-    from minicnn.training import load_checkpoint  # lazy: keeps `minicnn --help` instant
-    model = load_checkpoint(args.checkpoint)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    from minicnn.cli.evaluate import checkpoint_file  # lazy: keeps `minicnn --help` instant
+    from minicnn.training import load_checkpoint  # lazy: as above
+    model = load_checkpoint(checkpoint_file(args.checkpoint))
+    make_folder(os.path.dirname(os.path.abspath(args.out)))
     if args.format == "torch":
         if args.no_preprocessing or args.logits or args.opset is not None:
             raise CLIError("--no-preprocessing, --logits and --opset apply to --format onnx only")
@@ -43,7 +45,7 @@ def run(args):
     from minicnn.export import DEFAULT_OPSET, to_onnx  # lazy, as above
     fold = not args.no_preprocessing and bool(model.metadata.get("preprocessing"))
     proto = to_onnx(model, args.out, preprocessing=fold, softmax=not args.logits,
-                    opset=args.opset or DEFAULT_OPSET)
+                    opset=DEFAULT_OPSET if args.opset is None else args.opset)
     graph = proto.graph
     print(f"wrote {args.out}: {graph.input[0].name} -> {graph.output[0].name}, opset "
           f"{proto.opset_import[0].version}, IR version {proto.ir_version}"

@@ -11,6 +11,7 @@ folder beside the checkpoint).
 """
 import os
 
+from minicnn.atomic import make_folder  # small, no heavy imports
 from minicnn.cli import CLIError
 
 
@@ -27,18 +28,20 @@ def register(subparsers):
 
 
 def run(args):
+    from minicnn.cli.evaluate import checkpoint_file  # lazy: keeps `minicnn --help` quick
     from minicnn.training import load_checkpoint  # lazy: keeps `minicnn --help` quick
     from minicnn.viz.report import evaluation_data, write_report  # lazy: keeps `minicnn --help` quick
 
     if args.gradcam_per_class < 1:
         raise CLIError(f"--gradcam-per-class must be at least 1, got {args.gradcam_per_class}")
-    model = load_checkpoint(args.checkpoint)
+    model = load_checkpoint(checkpoint_file(args.checkpoint))
     missing = [k for k in ("classes", "image_size", "color") if k not in model.metadata]
     if missing:
         raise CLIError(f"{args.checkpoint} has no {', '.join(missing)} in its metadata "
                        f"(report needs a checkpoint written by minicnn train / fit)")
-    dataset, where = evaluation_data(model.metadata, args.data)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "report")
+    make_folder(out)                   # one line if --out is a file, before the evaluation
+    dataset, where = evaluation_data(model.metadata, args.data)
     path = write_report(model, dataset, out, checkpoint=args.checkpoint, data_description=where,
                         n_gradcam=args.gradcam_per_class)
     print(f"wrote {path} and its figures (evaluated on {where})")

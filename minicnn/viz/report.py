@@ -19,6 +19,7 @@ from minicnn.data import (align_classes, data_dir, load_bundled, load_data, load
                           recorded_split, trained_on)
 from minicnn.models import display_name
 from minicnn.training import evaluate
+from minicnn.training.checkpoint import fingerprint
 from minicnn.training.inference import make_transform
 from minicnn.viz.confusion import plot_confusion_matrix
 from minicnn.viz.curves import plot_history
@@ -32,7 +33,8 @@ def evaluation_data(meta, data=None):
 
     data None, or the folder the checkpoint was trained on: the validation split it was selected
     on, rebuilt from ``meta["split"]`` (fraction, seed, duplicates kept together), so no training
-    image is scored. Any other folder (e.g. a Testing split): all of its images.
+    image is scored; ValueError if the folder changed since (``check_unchanged``), and
+    FileNotFoundError if it is gone. Any other folder (e.g. a Testing split): all of its images.
     """
     info = meta.get("split") or {}
     source = info.get("data", "bundled")
@@ -41,6 +43,9 @@ def evaluation_data(meta, data=None):
         ds = align_classes(load_folder(folder, meta["image_size"], meta["color"],
                                        crop=meta.get("crop", False)), meta["classes"])
         return ds, f"all {len(ds)} images of {data}"
+    if source != "bundled" and not os.path.exists(source):
+        raise FileNotFoundError(f"data folder {source} does not exist: the checkpoint was trained "
+                                f"on it (moved or deleted since?); --data DIR scores another folder")
     if source == "bundled":
         ds = load_bundled()
         name = "the bundled dataset"
@@ -49,9 +54,25 @@ def evaluation_data(meta, data=None):
         name = source
     fraction, seed = info.get("val_fraction", 0.2), info.get("seed", meta.get("seed", 0))
     _, val, _ = recorded_split(ds, info, seed)
+    check_unchanged(val, meta)
     val = align_classes(val, meta["classes"])
     return val, (f"the validation split of {name} ({fraction:.0%}, seed {seed}, {len(val)} "
                  f"images; not seen in training)")
+
+
+def check_unchanged(val, meta, name="this checkpoint"):
+    """Refuse a validation split rebuilt from ``meta["split"]`` that is not the one the checkpoint
+    was selected on: its images and labels (``val``, in the training folder's class order) must
+    have the ``fingerprint`` that training recorded in ``meta["val_data"]``. Once the folder has
+    changed (an image added, removed or edited) the split moves, and images the model trained on
+    would be scored as unseen. Checkpoints written before the fingerprint existed are not checked.
+    """
+    recorded = meta.get("val_data")
+    if recorded is not None and fingerprint(val.images, val.labels) != recorded:
+        source = (meta.get("split") or {}).get("data", "the training data")
+        raise ValueError(f"the training folder {source} changed since {name} was trained: its "
+                         f"validation split can no longer be rebuilt (it would score images the "
+                         f"model trained on as unseen); pass --data DIR to score another folder")
 
 
 def pick_examples(labels, probs, per_class=1):
