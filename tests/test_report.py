@@ -151,3 +151,13 @@ def test_compare_table_and_chart(tmp_path, capsys, monkeypatch):
     assert "| Mini-ResNet (minicnn) | 85.0% |" in capsys.readouterr().out
     assert list(here.iterdir()) == []
     assert main(["compare", str(tmp_path / "nothing")]) == 1
+
+
+def test_compare_names_a_run_trained_without_validation(tmp_path, capsys):
+    """A final model trained on every image has no validation accuracy: compare says why."""
+    model = tiny_run(tmp_path / "all")
+    model.metadata.update(val_accuracy=None, val_data=None)
+    model.save(str(tmp_path / "all" / "best.npz"), metadata=model.metadata)
+    assert main(["compare", str(tmp_path / "all")]) == 1
+    err = capsys.readouterr().err
+    assert "trained on every image, with no validation split" in err, err

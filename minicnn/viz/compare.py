@@ -50,6 +50,11 @@ def summarize_run(run):
     path = checkpoint_of(run)
     model = load_checkpoint(path)
     meta = model.metadata
+    if meta.get("val_accuracy") is None and meta.get("val_data", "") is None:   # fit without val
+        raise ValueError(f"{path} was trained on every image, with no validation split "
+                         f"(--val-fraction 0), so it has no validation accuracy to compare; "
+                         f"compare its validated twin, or score it on another folder with "
+                         f"minicnn evaluate")
     if meta.get("val_accuracy") is None or not meta.get("input_shape"):
         raise ValueError(f"{path} has no val_accuracy / input_shape in its metadata "
                          f"(compare needs checkpoints written by minicnn train / fit)")
