@@ -154,3 +154,17 @@ def test_atomic_write_names_the_path_not_its_temporary_file(tmp_path):
         write_text(tmp_path, "x")
     with pytest.raises(FileNotFoundError, match="the folder .*missing does not exist$"):
         write_text(tmp_path / "missing" / "x.json", "x")
+
+
+def test_the_library_names_a_folder_given_as_a_checkpoint(tmp_path):
+    """load_checkpoint and serve's load_model say "a folder, not a file", and point at best.npz."""
+    from minicnn.serve.service import load_model
+    from minicnn.training import load_checkpoint
+    (tmp_path / "run").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"run is a folder, not a file$"):
+        load_checkpoint(tmp_path / "run")
+    (tmp_path / "run" / "best.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"is a folder, not a file: did you mean .*best.npz\?"):
+        load_model(tmp_path / "run")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "nothing.npz")

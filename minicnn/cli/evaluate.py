@@ -42,10 +42,9 @@ def register(subparsers):
 
 def checkpoint_file(path):
     """``path``, refused in one line when it is a folder (naming the folder's best.npz, if any)."""
+    from minicnn.training.checkpoint import checkpoint_error  # lazy: keeps `minicnn --help` quick
     if path is not None and os.path.isdir(path):
-        best = os.path.join(path, "best.npz")
-        hint = f": did you mean {best}?" if os.path.isfile(best) else ""
-        raise CLIError(f"checkpoint {path} is a folder, not a file{hint}")
+        raise CLIError(checkpoint_error(path))
     return path
 
 

@@ -38,6 +38,7 @@ from minicnn.data import decode, load_image
 from minicnn.serve import card
 from minicnn.serve.card import png_base64
 from minicnn.training import load_checkpoint, predict
+from minicnn.training.checkpoint import checkpoint_error
 from minicnn.training.inference import check_metadata
 from minicnn.training.inference import make_transform
 from minicnn.viz.gradcam import CAMPass
@@ -64,8 +65,8 @@ def default_checkpoint():
 def load_model(path):
     """A checkpoint written by ``fit`` / ``minicnn train``, or a one-line ValueError saying why."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ValueError(f"checkpoint {path} does not exist")
+    if checkpoint_error(path):
+        raise ValueError(checkpoint_error(path))
     try:
         model = load_checkpoint(path)
     except (ValueError, OSError) as e:  # what load_checkpoint raises for a bad file, as the CLI

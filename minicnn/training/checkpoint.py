@@ -63,14 +63,27 @@ def save_checkpoint(model, path, metadata=None, optimizer=None, ema=None):
     model.save(os.fspath(path), metadata=metadata, extra_arrays=extra or None)
 
 
+def checkpoint_error(path):
+    """Why ``path`` is not a checkpoint file to load, in one line; None when it is a file."""
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        return None
+    if os.path.isdir(path):
+        best = os.path.join(path, BEST)
+        hint = f": did you mean {best}?" if os.path.isfile(best) else ""
+        return f"checkpoint {path} is a folder, not a file{hint}"
+    return f"checkpoint {path} does not exist"
+
+
 def load_checkpoint(path):
-    """``minicnn.load(path)`` with a clear error when the file is missing.
+    """``minicnn.load(path)`` with a clear error when the file is missing or is a folder.
 
     Returns the model; ``model.metadata`` is the checkpoint metadata ({} for a bare model file).
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    error = checkpoint_error(path)
+    if error:
+        raise (IsADirectoryError if os.path.isdir(path) else FileNotFoundError)(error)
     return load(path)
 
 
