@@ -18,7 +18,6 @@ statistics. With ``--train-data``, the accuracy is also reported on only those t
 the leakage audit finds are not copies of training images (exact or near duplicates).
 """
 import json
-import os
 
 from minicnn.cli import CLIError
 
@@ -40,18 +39,10 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def checkpoint_file(path):
-    """``path``, refused in one line when it is a folder (naming the folder's best.npz, if any)."""
-    from minicnn.training.checkpoint import checkpoint_error  # lazy: keeps `minicnn --help` quick
-    if path is not None and os.path.isdir(path):
-        raise CLIError(checkpoint_error(path))
-    return path
-
-
 def load_members(paths, needs=("classes", "image_size", "color")):
     """Load each --checkpoint; every one must carry ``needs`` in its metadata."""
     from minicnn.training import load_checkpoint  # lazy: keeps `minicnn --help` quick
-    members = [load_checkpoint(checkpoint_file(p)) for p in paths]
+    members = [load_checkpoint(p) for p in paths]
     for path, m in zip(paths, members):
         missing = [k for k in needs if k not in m.metadata]
         if missing:

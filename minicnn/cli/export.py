@@ -31,9 +31,8 @@ def register(subparsers):
 
 
 def run(args):
-    from minicnn.cli.evaluate import checkpoint_file  # lazy: keeps `minicnn --help` instant
-    from minicnn.training import load_checkpoint  # lazy: as above
-    model = load_checkpoint(checkpoint_file(args.checkpoint))
+    from minicnn.training import load_checkpoint  # lazy: keeps `minicnn --help` instant
+    model = load_checkpoint(args.checkpoint)
     make_folder(os.path.dirname(os.path.abspath(args.out)))
     if args.format == "torch":
         if args.no_preprocessing or args.logits or args.opset is not None:

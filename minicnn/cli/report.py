@@ -28,13 +28,12 @@ def register(subparsers):
 
 
 def run(args):
-    from minicnn.cli.evaluate import checkpoint_file  # lazy: keeps `minicnn --help` quick
     from minicnn.training import load_checkpoint  # lazy: keeps `minicnn --help` quick
     from minicnn.viz.report import evaluation_data, write_report  # lazy: keeps `minicnn --help` quick
 
     if args.gradcam_per_class < 1:
         raise CLIError(f"--gradcam-per-class must be at least 1, got {args.gradcam_per_class}")
-    model = load_checkpoint(checkpoint_file(args.checkpoint))
+    model = load_checkpoint(args.checkpoint)
     missing = [k for k in ("classes", "image_size", "color") if k not in model.metadata]
     if missing:
         raise CLIError(f"{args.checkpoint} has no {', '.join(missing)} in its metadata "

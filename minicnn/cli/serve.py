@@ -25,12 +25,11 @@ def register(subparsers):
 
 
 def run(args):
-    from minicnn.cli.evaluate import checkpoint_file  # lazy: keeps `minicnn --help` quick
     from minicnn.serve import ModelService, make_server  # lazy: keeps `minicnn --help` quick
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port must be in 0..65535, got {args.port}")
     try:
-        service = ModelService(checkpoint_file(args.checkpoint))        # fails here, before anything listens
+        service = ModelService(args.checkpoint)        # fails here, before anything listens
     except ValueError as e:
         raise CLIError(str(e)) from None
     service.warm_up()                                  # load JIT caches before the first user
