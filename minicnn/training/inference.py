@@ -22,6 +22,7 @@ from minicnn.data import Standardizer, load_image
 from minicnn.layers import no_grad
 from minicnn.losses import softmax
 from minicnn.training.checkpoint import load_checkpoint
+from minicnn.training.checks import check_input_shape, whole
 
 
 def make_transform(preprocessing, dtype=np.float32):
@@ -46,6 +47,7 @@ def logits_in_batches(model, images, transform, batch_size=64):
     """Inference-mode forward over ``images`` (N, C, H, W) in batches; returns logits (N, K).
     Under ``no_grad``: no layer keeps its activations for a backward that will not come."""
     out = []
+    batch_size = whole(batch_size, "batch_size", 1)
     with no_grad():
         for start in range(0, len(images), batch_size):
             out.append(model.forward(transform(images[start:start + batch_size]), training=False))
@@ -137,6 +139,7 @@ def predict(checkpoint_or_model, images, batch_size=64, tta=False, preprocessed=
         images = images[None]                                 # (C, H, W) -> (1, C, H, W)
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(f"expected images (N, C, H, W) or file paths, got shape {images.shape}")
+    check_input_shape(model, images)
     images, transform = _pixels(images, meta, preprocessed, model.dtype)
     views = [images, images[..., ::-1]] if tta else [images]  # ::-1 on W: the mirror image
     probs = np.mean([softmax(logits_in_batches(model, v, transform, batch_size).astype(np.float64))

@@ -17,6 +17,7 @@ once the picking is done on other images than the scoring?
 import numpy as np
 
 from minicnn.losses import softmax, softmax_cross_entropy
+from minicnn.training.checks import check_input_shape, check_raw_floats
 from minicnn.training.inference import logits_in_batches, make_transform
 
 
@@ -44,13 +45,14 @@ def per_class_metrics(cm, classes):
 
 
 def evaluate(model, data, labels=None, preprocessing=None, classes=None, batch_size=64,
-             exclude=None):
+             exclude=None, preprocessed=False):
     """Score ``model`` on labelled images; returns a dict (JSON-friendly except ``probs``).
 
     data:          a Dataset, or images (N, C, H, W) with ``labels`` (N,).
     preprocessing: Standardizer or its dict for uint8 images; default the model's
                    ``metadata["preprocessing"]`` (what it was trained with). Float images are
-                   used as they are.
+                   used as they are, except float images of raw pixels (whole numbers 0..255)
+                   for a model that standardises: refused (pass uint8), unless ``preprocessed``.
     classes:       class names; default the Dataset's, else the model's metadata, else "0", "1"...
     exclude:       optional bool mask (N,) of images to leave out of a second accuracy, e.g. test
                    images that are copies of training images: adds ``accuracy_excluding`` and
@@ -70,6 +72,9 @@ def evaluate(model, data, labels=None, preprocessing=None, classes=None, batch_s
     if images.ndim != 4 or len(images) == 0 or labels.shape != (len(images),):
         raise ValueError(f"expected images (N, C, H, W) with N > 0 and labels (N,), got "
                          f"{images.shape} and {labels.shape}")
+    check_input_shape(model, images)
+    if not preprocessed:
+        check_raw_floats(images, preprocessing or meta.get("preprocessing"))
     if images.dtype == np.uint8:
         transform = make_transform(preprocessing or meta.get("preprocessing"), model.dtype)
     else:

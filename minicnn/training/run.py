@@ -30,6 +30,7 @@ from minicnn.losses import check_label_smoothing, softmax_cross_entropy
 from minicnn.optim import Adam
 from minicnn.training import checkpoint as ckpt
 from minicnn.training.averaging import averaged, weight_ema
+from minicnn.training.checks import check_fit, learning_rate
 from minicnn.training.history import History, format_epoch
 from minicnn.training.inference import logits_in_batches, make_transform
 from minicnn.training.schedules import get_schedule
@@ -99,11 +100,8 @@ class Run:
                  callbacks, metadata, ema=None, label_smoothing=0.0, mixup=None):
         self.x, self.y, info = unpack(train, "train")
         self.xv, self.yv, _ = unpack(val, "val") if val is not None else (None, None, None)
-        if getattr(model, "input_shape", None) and tuple(model.input_shape) != self.x.shape[1:]:
-            raise ValueError(f"the model expects images of shape {tuple(model.input_shape)}, "
-                             f"the training data has {self.x.shape[1:]}")
-        if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 1):
-            raise ValueError(f"early_stopping must be None or a patience >= 1, got {early_stopping!r}")
+        callbacks = check_fit(model, self.x, self.y, info.get("classes"), epochs, batch_size,
+                              optimizer, seed, augment, callbacks, early_stopping)
         self.model, self.optimizer = model, optimizer or Adam(model, lr=1e-3)
         self.ema = weight_ema(model, ema)
         self.label_smoothing, self.mixup = check_label_smoothing(label_smoothing), check_mixup(mixup)
@@ -191,7 +189,7 @@ class Run:
         for epoch in range(start + 1, self.epochs_total + 1):
             self.epoch = epoch
             rng = reseed(self.model, self.augment, self.seed, epoch)
-            self.optimizer.lr = float(self.schedule(epoch - 1))
+            self.optimizer.lr = learning_rate(self.schedule(epoch - 1), epoch)
             for cb in self.callbacks:
                 cb.on_epoch_begin(epoch, {"lr": self.optimizer.lr})
             self.t0 = time.perf_counter()
