@@ -5,6 +5,11 @@ Sequential inside ...). Its ``params``/``grads``/``buffers`` are built from its 
 under dotted names -- child "3" of a Sequential holding a block whose "main" child "0" has a
 "W" gives "3.main.0.W" -- and they are the children's own arrays (the same objects), so an
 optimizer that updates ``model.params`` in place updates the layers.
+
+A layer object sits in one place of one model: a container refuses, when it is built, a layer (or
+a whole sub-model) that appears twice in it. Each layer keeps the input of its last forward for
+its backward, so a second use would overwrite the first's, and ``params`` would list its arrays
+twice (an optimizer would step them twice).
 """
 import numpy as np
 
@@ -44,6 +49,26 @@ def _common_dtype(layers, dtype, owner):
         raise ValueError(f"{owner}(dtype={dtype.name}) but its children are {dtypes.pop().name}; "
                          f"build the layers with dtype={dtype.name} (containers do not cast them)")
     return dtype
+
+
+def _descendants(layer, prefix=""):
+    """(dotted path, layer) for every layer below ``layer``, each parent before its children."""
+    for name, child in layer.children():
+        yield prefix + name, child
+        yield from _descendants(child, f"{prefix}{name}.")
+
+
+def _refuse_reuse(container):
+    """ValueError if one layer object appears twice in ``container`` (see the module doc)."""
+    seen = {}                                             # id(layer) -> its first path
+    for path, layer in _descendants(container):
+        if id(layer) in seen:
+            what = type(layer).__name__ if layer.children() else repr(layer)
+            raise ValueError(f"layer {what} appears twice in this {type(container).__name__} (at "
+                             f"{seen[id(layer)]} and {path}): a layer keeps the input of its last "
+                             f"forward for backward, so it cannot be reused; create one layer "
+                             f"per use")
+        seen[id(layer)] = path
 
 
 class Container(Layer):
@@ -94,18 +119,26 @@ class Sequential(Container):
     backward: the chain rule, last layer first: dx_i = layers[i].backward(dx_{i+1})
               (returns the first layer's dx: None if it skips it, see Conv2D.needs_input_grad)
 
-    layers:      list of Layer (children are named "0", "1", ...).
+    layers:      list of Layer (children are named "0", "1", ...), each a different object.
     input_shape: optional per-sample shape such as (1, 64, 64); summary() uses it.
     dtype:       None = the children's common dtype; if given it must match them.
+    Layers passed one by one, as to PyTorch's nn.Sequential, are refused with a TypeError
+    (``more_layers`` only collects them for that message).
     """
 
-    def __init__(self, layers, input_shape=None, dtype=None):
+    def __init__(self, layers, input_shape=None, dtype=None, *more_layers):
+        if isinstance(layers, Layer) or more_layers:        # Sequential(Dense(4, 2), ReLU())
+            given = ", ".join(repr(a) for a in (layers, input_shape, dtype, *more_layers)
+                              if isinstance(a, Layer))
+            raise TypeError(f"Sequential takes a list of layers, not the layers one by one: "
+                            f"Sequential([{given or 'Dense(...), ReLU()'}])")
         layers = list(layers)
         if not layers or not all(isinstance(layer, Layer) for layer in layers):
             raise ValueError("Sequential needs a non-empty list of Layer objects")
         super().__init__(_common_dtype(layers, dtype, "Sequential"))
         self.layers = layers
         self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
+        _refuse_reuse(self)
 
     def forward(self, x, training=False):
         for i, layer in enumerate(self.layers):
@@ -180,6 +213,7 @@ class ResidualBlock(Container):
         branches = [main] + ([shortcut] if shortcut is not None else [])
         super().__init__(_common_dtype(branches, dtype, "ResidualBlock"))
         self.main, self.shortcut, self.activation = main, shortcut, activation
+        _refuse_reuse(self)                                   # e.g. main is shortcut
 
     @classmethod
     def basic(cls, in_channels, out_channels, stride=1, dtype=np.float32, rng=None):

@@ -24,9 +24,11 @@ They are stored, resolved, in ``model.metadata["architecture"]`` (and so in ever
 The report ("Brain Tumor classification by CNN Model with Python", Keras) gives the outline of
 each model but leaves details open; each docstring says what it specifies and what we chose.
 """
+
 import numpy as np
 
 from minicnn.containers import ResidualBlock, Sequential
+from minicnn.kernels.shapes import whole
 from minicnn.layers import (BatchNorm2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D,
                             MaxPool2D, ReLU)
 
@@ -43,14 +45,22 @@ def display_name(name):
 KNOBS = ("filters", "width", "kernel_size", "stride", "dense", "dropout")
 
 
+def _whole(name, what, value, low):
+    """``value`` as an int >= ``low``, or a ValueError naming the model and ``what``."""
+    return whole(value, f"{name}: {what}", low)
+
+
 def _check_shape(name, input_shape, num_classes):
     """Validate (C, H, W) and num_classes."""
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"{name}: input_shape must be (channels, height, width) with positive "
                          f"sizes, got {tuple(input_shape)}")
-    if int(num_classes) < 2:
-        raise ValueError(f"{name}: num_classes must be at least 2, got {num_classes}")
+    if shape[0] > 4 and shape[2] in (1, 3):             # (64, 64, 1): an image array's own order
+        raise ValueError(f"{name}: input_shape is (channels, height, width), e.g. "
+                         f"({shape[2]}, {shape[0]}, {shape[1]}); {shape} looks like (height, "
+                         f"width, channels)")
+    _whole(name, "num_classes", num_classes, 2)
     return shape
 
 
@@ -64,20 +74,21 @@ def _check_size(name, shape, h, w, min_size):
 def _knobs(name, default_filters, filters, width, kernel_size, stride, dense, dropout):
     """Validate the knobs; return them resolved (width folded into the filter counts)."""
     filters = default_filters if filters is None else filters
-    filters = [int(filters)] if np.isscalar(filters) else [int(f) for f in filters]
-    if len(filters) != len(default_filters) or min(filters) < 1:
+    filters = [filters] if np.isscalar(filters) else list(filters)
+    if len(filters) != len(default_filters):
         raise ValueError(f"{name}: filters must be {len(default_filters)} positive counts, "
                          f"got {filters}")
+    filters = [_whole(name, "filters", f, 1) for f in filters]
     if not float(width) > 0:
         raise ValueError(f"{name}: width must be > 0, got {width}")
     filters = [max(1, int(round(f * float(width)))) for f in filters]
-    if int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
+    if _whole(name, "kernel_size", kernel_size, 1) % 2 == 0:
         raise ValueError(f"{name}: kernel_size must be a positive odd number, got {kernel_size}")
-    if int(stride) < 1 or int(dense) < 0 or not 0 <= float(dropout) < 1:
-        raise ValueError(f"{name}: need stride >= 1, dense >= 0 and 0 <= dropout < 1, got "
-                         f"stride={stride}, dense={dense}, dropout={dropout}")
-    return {"filters": filters, "kernel_size": int(kernel_size), "stride": int(stride),
-            "dense": int(dense), "dropout": float(dropout)}
+    stride, dense = _whole(name, "stride", stride, 1), _whole(name, "dense", dense, 0)
+    if not 0 <= float(dropout) < 1:
+        raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
+    return {"filters": filters, "kernel_size": int(kernel_size), "stride": stride,
+            "dense": dense, "dropout": float(dropout)}
 
 
 def _tag(model, name, input_shape, num_classes, seed, knobs):

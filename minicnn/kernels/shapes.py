@@ -28,6 +28,14 @@ def int_pair(value, name="value", owner=None, minimum=0):
     return int(vals[0]), int(vals[1])
 
 
+def whole(value, name, low):
+    """``value`` as an int >= ``low`` (not a bool, not a float such as 4.0); else a ValueError
+    "NAME must be a whole number >= LOW" (a count of epochs, classes, filters, images...)."""
+    if not _is_int(value) or value < low:
+        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+    return int(value)
+
+
 def positive_int(value, name="value", owner=None):
     """``value`` as an int if it is an integer >= 1 (not a bool, not a float); else ValueError."""
     if not _is_int(value) or value < 1:

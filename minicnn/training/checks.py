@@ -11,12 +11,7 @@ import numbers
 
 import numpy as np
 
-
-def whole(value, name, low):
-    """``value`` as an int >= ``low``: not a bool, not a float such as 4.0; else a ValueError."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
-    return int(value)
+from minicnn.kernels.shapes import whole
 
 
 def learning_rate(lr, epoch):

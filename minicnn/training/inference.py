@@ -19,10 +19,11 @@ import os
 import numpy as np
 
 from minicnn.data import Standardizer, load_image
+from minicnn.kernels.shapes import whole
 from minicnn.layers import no_grad
 from minicnn.losses import softmax
 from minicnn.training.checkpoint import load_checkpoint
-from minicnn.training.checks import check_input_shape, whole
+from minicnn.training.checks import check_input_shape
 
 
 def make_transform(preprocessing, dtype=np.float32):
