@@ -202,3 +202,13 @@ def test_import_minicnn_loads_no_optional_dependency():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": ROOT}, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_channel_constant_in_training_exports_as_minicnn_standardises_it(ort, tmp_path):
+    """A channel that never varied in training has std 0: Standardizer divides it by 1 (not by
+    eps, which would multiply pixel differences by 10^7), and so must the exported graph."""
+    images = np.random.default_rng(4).integers(0, 256, (8, 2, 8, 8), dtype=np.uint8)
+    images[:, 0] = 90
+    pre = Standardizer("dataset").fit(images).to_dict()
+    assert pre["std"][0] == 0
+    check_both_forms(ort, every_layer_models()[0], tmp_path, np.random.default_rng(5), pre=pre)

@@ -200,3 +200,13 @@ def test_brought_back_model_is_a_checkpoint_the_cli_reads(torch, tmp_path, capsy
     assert main(["report", "--checkpoint", str(tmp_path / "back.npz"), "--data",
                  str(tmp_path / "data"), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "report.md").is_file()
+
+
+def test_standardize_divides_a_constant_channel_by_one(torch):
+    """As Standardizer: a channel constant over the training images (std 0) is divided by 1."""
+    images = np.random.default_rng(4).integers(0, 256, (8, 2, 8, 8), dtype=np.uint8)
+    images[:, 0] = 90
+    pre = Standardizer("dataset").fit(images).to_dict()
+    pixels = np.random.default_rng(5).integers(0, 256, (3, 2, 8, 8), dtype=np.uint8)
+    np.testing.assert_allclose(standardize(pixels, pre).numpy(),
+                               Standardizer.from_dict(pre).transform(pixels), rtol=1e-6, atol=1e-6)

@@ -26,7 +26,11 @@ is stretched about its own mean by a contrast factor c and moved by a brightness
 
 so b is in units of the image's own spread and a constant image stays constant up to b.
 """
+import numbers
+
 import numpy as np
+
+from minicnn.data.dataset import check_nchw
 
 
 def warp_batch(x, angle_deg, shift, flip, zoom=None):
@@ -79,6 +83,16 @@ def jitter_intensity(x, contrast, brightness):
     return (mean + c * (flat - mean) + b * std).astype(x.dtype, copy=False).reshape(x.shape)
 
 
+def check_rng(rng, name="rng"):
+    """``rng`` as a Generator: None (fresh entropy), an int seed >= 0, or a Generator (used as
+    is, not copied); anything else is a ValueError naming ``name``."""
+    seed = isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_))
+    if not (rng is None or isinstance(rng, np.random.Generator) or (seed and rng >= 0)):
+        raise ValueError(f"{name} must be None, an int seed >= 0 or a numpy Generator "
+                         f"(np.random.default_rng(seed)), got {rng!r}")
+    return np.random.default_rng(rng)
+
+
 class Augmenter:
     """Random flip (probability 1/2), shift up to max_shift * size pixels along each axis,
     rotation up to +-max_rotate degrees, zoom by a factor in [1 - max_zoom, 1 + max_zoom],
@@ -92,19 +106,22 @@ class Augmenter:
         checks = (("max_shift", max_shift, 0, 0.5, False), ("max_rotate", max_rotate, 0, 180, True),
                   ("max_zoom", max_zoom, 0, 0.5, False), ("max_contrast", max_contrast, 0, 1, False),
                   ("max_brightness", max_brightness, 0, 1, True))
-        for name, value, lo, hi, closed in checks:        # `not` also refuses nan
-            if not (lo <= value <= hi if closed else lo <= value < hi):
+        for name, value, lo, hi, closed in checks:        # `not` also refuses nan and inf
+            real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+            if not (real and (lo <= value <= hi if closed else lo <= value < hi)):
+                kind = "" if real else f" (a {type(value).__name__}, not a number)"
                 raise ValueError(f"{name} must lie in [{lo}, {hi}{']' if closed else ')'}, "
-                                 f"got {value}")
+                                 f"got {value!r}{kind}")
         self.flip, self.max_shift, self.max_rotate = bool(flip), float(max_shift), float(max_rotate)
         self.max_zoom, self.max_contrast = float(max_zoom), float(max_contrast)
         self.max_brightness = float(max_brightness)
-        self.rng = np.random.default_rng(rng)
+        self.rng = check_rng(rng, "Augmenter rng")
 
     def __call__(self, x):
         x = np.asarray(x)
         if x.ndim != 4 or not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"expected a float batch (N, C, H, W), got {x.dtype} {x.shape}")
+        check_nchw(x.shape, "Augmenter")
         n, _, h, w = x.shape
         flip = self.rng.random(n) < 0.5 if self.flip else np.zeros(n, bool)
         angle = self.rng.uniform(-self.max_rotate, self.max_rotate, n)

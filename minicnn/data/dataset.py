@@ -22,25 +22,70 @@ def check_color(color):
     return COLORS[color]
 
 
+def check_nchw(shape, what="images"):
+    """Refuse a 4-d ``shape`` that looks channels-last, (N, H, W, C): axis 1 is not a channel
+    count of COLORS but the last axis is. minicnn's images are channels-first, (N, C, H, W)."""
+    counts = set(COLORS.values())
+    if len(shape) == 4 and shape[1] not in counts and shape[3] in counts:
+        raise ValueError(f"{what}: expected (N, C, H, W), channels first, got shape "
+                         f"{tuple(shape)}, which looks channels-last (N, H, W, C): use "
+                         f"x.transpose(0, 3, 1, 2)")
+
+
+def check_labels(labels, n_classes=None, name="labels"):
+    """``labels`` as int64 (N,) class indices, or a ValueError naming ``name``.
+
+    The rule of ``minicnn.losses.softmax_cross_entropy``: integers, or floats that are whole
+    numbers (1.0 is class 1, 0.7 is refused); never bools or class names; each in
+    [0, n_classes) (n_classes None: each >= 0).
+    """
+    y = np.asarray(labels)
+    names = [v for v in y.flat if isinstance(v, (str, bytes))] if y.dtype.kind in "USO" else []
+    if names:
+        raise ValueError(f"{name} must be class indices (ints 0..K-1), not names such as "
+                         f"{str(names[0])!r}: map each name to its index, e.g. "
+                         f"[classes.index(c) for c in names]")
+    if y.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be integer class indices, got dtype {y.dtype}")
+    if y.ndim != 1:
+        raise ValueError(f"{name}: expected one class index per image, shape (N,), got "
+                         f"shape {y.shape}")
+    if y.dtype.kind == "f":
+        bad = ~(np.isfinite(y) & (y == np.round(y)))
+        if bad.any():
+            raise ValueError(f"{name} must be whole numbers (class indices), got {y[bad][0]}")
+    top = np.inf if n_classes is None else n_classes
+    if y.size and (y.min() < 0 or y.max() >= top):
+        span = "be >= 0" if n_classes is None else f"lie in [0, {n_classes})"
+        raise ValueError(f"{name} must {span}, got [{y.min():g}, {y.max():g}]")
+    return y.astype(np.int64)
+
+
+def check_dataset(ds, owner):
+    """Refuse anything but a Dataset in ``owner`` (a function's name), saying how to make one."""
+    if not isinstance(ds, Dataset):
+        raise TypeError(f"{owner} takes a Dataset, got {type(ds).__name__}: wrap arrays as "
+                        f"Dataset(images, labels, classes) (classes: one name per label index), "
+                        f"or split the labels alone with split_indices(labels, ...)")
+
+
 class Dataset:
     """A labelled image set held in memory. ``ds.subset(idx)`` selects images by index."""
 
     def __init__(self, images, labels, classes, paths=None, image_size=None, color="grayscale",
                  crop=False):
         images = np.asarray(images)
-        labels = np.asarray(labels, dtype=np.int64)
         if images.dtype != np.uint8 or images.ndim != 4:
             raise ValueError(f"images: expected uint8 (N, C, H, W), got {images.dtype} "
                              f"{images.shape}")
+        check_nchw(images.shape)
+        labels = check_labels(labels, len(classes))
         if labels.shape != (len(images),):
             raise ValueError(f"labels: expected shape ({len(images)},), got {labels.shape}")
         channels = check_color(color)
         if images.shape[1] != channels:
             raise ValueError(f"color {color!r} expects {channels} channel(s), "
                              f"got images of shape {images.shape}")
-        if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
-            raise ValueError(f"labels must lie in [0, {len(classes)}), got "
-                             f"[{labels.min()}, {labels.max()}]")
         if paths is not None and len(paths) != len(images):
             raise ValueError(f"paths: expected {len(images)} names, got {len(paths)}")
         self.images = images

@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from minicnn.data.dataset import check_dataset, check_labels
 from minicnn.data.duplicates import find_duplicate_groups
 
 #: Duplicates are looked for in a 64x64 grayscale decode of the files, whatever size and colour
@@ -28,8 +29,10 @@ GROUP_SIZE, GROUP_COLOR = 64, "grayscale"
 
 
 def split_indices(labels, val_fraction=0.2, seed=0, groups=None):
-    """labels: int (N,) -> (train_idx, val_idx), both sorted int64 arrays that partition 0..N-1."""
-    labels = np.asarray(labels, dtype=np.int64)
+    """labels: int (N,) -> (train_idx, val_idx), both sorted int64 arrays that partition 0..N-1.
+
+    labels are class indices >= 0 (whole-number floats such as 1.0 are taken as ints)."""
+    labels = check_labels(labels)
     n = len(labels)
     if not 0.0 < float(val_fraction) < 1.0:
         raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
@@ -62,6 +65,7 @@ def split_indices(labels, val_fraction=0.2, seed=0, groups=None):
 
 def train_val_split(ds, val_fraction=0.2, seed=0, groups=None):
     """Dataset -> (train_ds, val_ds), stratified by class; see the module docstring."""
+    check_dataset(ds, "train_val_split")
     train_idx, val_idx = split_indices(ds.labels, val_fraction, seed, groups)
     return ds.subset(train_idx), ds.subset(val_idx)
 
@@ -75,6 +79,7 @@ def leak_free_split(ds, val_fraction=0.2, seed=0, mirrors=True):
     (train_ds, val_ds, info); ``info`` describes the split for a checkpoint's metadata, so the
     same split can be rebuilt later (``recorded_split``).
     """
+    check_dataset(ds, "leak_free_split")
     groups = duplicate_groups(ds, mirrors=mirrors)
     train, val = train_val_split(ds, val_fraction, seed=seed, groups=groups)
     return train, val, split_info(val_fraction, seed, train, val, mirrors)
@@ -89,6 +94,7 @@ def split_info(val_fraction, seed, train, val, mirrors=True):
 def no_split(ds, seed=0):
     """(ds, None, info): every image for training, none held out (``minicnn train
     --val-fraction 0``, for a final model once validation has chosen the recipe)."""
+    check_dataset(ds, "no_split")
     return ds, None, {"val_fraction": 0.0, "seed": seed, "n_train": len(ds), "n_val": 0}
 
 
@@ -106,6 +112,7 @@ def recorded_split(ds, info, seed=0):
     images, never on images it trained on. ``seed``: used when ``info`` records none. A model
     trained on every image (``val_fraction`` 0) has no validation split: ValueError.
     """
+    check_dataset(ds, "recorded_split")
     if not held_out(info):
         raise ValueError(f"this checkpoint was trained on all {info.get('n_train', 'the')} images "
                          f"of its data (--val-fraction 0): it has no validation split; score it "

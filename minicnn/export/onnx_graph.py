@@ -122,6 +122,7 @@ def _preprocess(pre, x, g, channels):
     if mean.shape != (channels,) or std.shape != (channels,):
         raise ValueError(f"to_onnx: the preprocessing has statistics for {mean.size} channel(s), "
                          f"the model takes {channels}")
+    std = np.where(std > 0, std, 1.0)           # a constant channel: divided by 1, as Standardizer
     x = g.node("Sub", [x, g.const("preprocess.mean", mean.reshape(1, -1, 1, 1))], "preprocess")
     return g.node("Div", [x, g.const("preprocess.std", (std + pre.get("eps", 1e-7)).reshape(1, -1, 1, 1))],
                   "preprocess")

@@ -104,5 +104,6 @@ def standardize(images, preprocessing):
     if preprocessing["mode"] == "per_batch":
         return (x - x.mean()) / (x.std(unbiased=False) + eps)
     mean = torch.tensor(preprocessing["mean"], dtype=torch.float64).to(torch.float32)
-    std = (torch.tensor(preprocessing["std"], dtype=torch.float64) + eps).to(torch.float32)
+    std = torch.tensor(preprocessing["std"], dtype=torch.float64)
+    std = (torch.where(std > 0, std, 1.0) + eps).to(torch.float32)   # constant channel: 1, as minicnn
     return (x - mean[None, :, None, None]) / std[None, :, None, None]   # 1,C,1,1 broadcasts
