@@ -31,22 +31,46 @@ def softmax(logits):
     return e / e.sum(axis=1, keepdims=True)
 
 
+def check_labels(labels, n_classes=None, name="labels"):
+    """``labels`` as int64 (N,) class indices, or a ValueError naming ``name``.
+
+    One rule for the loss, ``Dataset`` and the splits: integers, or floats that are whole
+    numbers (1.0 is class 1, 0.7 is refused); never bools or class names; each in
+    [0, n_classes) (n_classes None: each >= 0).
+    """
+    y = np.asarray(labels)
+    names = [v for v in y.flat if isinstance(v, (str, bytes))] if y.dtype.kind in "USO" else []
+    if names:
+        raise ValueError(f"{name} must be class indices (ints 0..K-1), not names such as "
+                         f"{str(names[0])!r}: map each name to its index, e.g. "
+                         f"[classes.index(c) for c in names]")
+    if y.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be integer class indices, got dtype {y.dtype}")
+    if y.ndim != 1:
+        raise ValueError(f"{name}: expected one class index per image, shape (N,), got "
+                         f"shape {y.shape}")
+    if y.dtype.kind == "f":
+        bad = ~(np.isfinite(y) & (y == np.round(y)))
+        if bad.any():
+            raise ValueError(f"{name} must be whole numbers (class indices), got {y[bad][0]}")
+    if n_classes is None and y.size and y.min() < 0:
+        raise ValueError(f"{name} must be >= 0, got [{y.min():g}, {y.max():g}]")
+    if n_classes is not None and y.size and (y.min() < 0 or y.max() >= n_classes):
+        bad = y[(y < 0) | (y >= n_classes)][0]
+        raise ValueError(f"{name}: label {bad:g} is out of range for {n_classes} classes "
+                         f"(valid: 0..{n_classes - 1})")
+    return y.astype(np.int64)
+
+
 def _targets(labels, n, k, dtype):
     """Validate ``labels`` and return them as an (N, K) target distribution of ``dtype``."""
     y = np.asarray(labels)
     if y.ndim == 1:
         if y.shape[0] != n:
             raise ValueError(f"labels has {y.shape[0]} entries but logits has {n} rows")
-        if y.dtype == bool or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
-            raise ValueError(f"class-index labels must be integers, got dtype {y.dtype}")
-        if np.issubdtype(y.dtype, np.floating) and not np.all(y == np.round(y)):
-            bad = y[y != np.round(y)][0]
-            raise ValueError(f"class-index labels must be whole numbers, got {bad}")
-        if y.size and (y.min() < 0 or y.max() >= k):
-            bad = y[(y < 0) | (y >= k)][0]
-            raise ValueError(f"label {bad} is out of range for {k} classes (valid: 0..{k - 1})")
+        y = check_labels(y, k, "class-index labels")
         onehot = np.zeros((n, k), dtype=dtype)
-        onehot[np.arange(n), y.astype(np.int64)] = 1
+        onehot[np.arange(n), y] = 1
         return onehot
     if y.ndim == 2:
         if y.shape != (n, k):

@@ -11,6 +11,8 @@ Images stay uint8 until a ``Standardizer`` turns a batch into float32: 5,708 ima
 """
 import numpy as np
 
+from minicnn.losses import check_labels
+
 #: The colour modes images load in: name -> channels. The one list of colour names.
 COLORS = {"grayscale": 1, "rgb": 3}
 
@@ -30,35 +32,6 @@ def check_nchw(shape, what="images"):
         raise ValueError(f"{what}: expected (N, C, H, W), channels first, got shape "
                          f"{tuple(shape)}, which looks channels-last (N, H, W, C): use "
                          f"x.transpose(0, 3, 1, 2)")
-
-
-def check_labels(labels, n_classes=None, name="labels"):
-    """``labels`` as int64 (N,) class indices, or a ValueError naming ``name``.
-
-    The rule of ``minicnn.losses.softmax_cross_entropy``: integers, or floats that are whole
-    numbers (1.0 is class 1, 0.7 is refused); never bools or class names; each in
-    [0, n_classes) (n_classes None: each >= 0).
-    """
-    y = np.asarray(labels)
-    names = [v for v in y.flat if isinstance(v, (str, bytes))] if y.dtype.kind in "USO" else []
-    if names:
-        raise ValueError(f"{name} must be class indices (ints 0..K-1), not names such as "
-                         f"{str(names[0])!r}: map each name to its index, e.g. "
-                         f"[classes.index(c) for c in names]")
-    if y.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be integer class indices, got dtype {y.dtype}")
-    if y.ndim != 1:
-        raise ValueError(f"{name}: expected one class index per image, shape (N,), got "
-                         f"shape {y.shape}")
-    if y.dtype.kind == "f":
-        bad = ~(np.isfinite(y) & (y == np.round(y)))
-        if bad.any():
-            raise ValueError(f"{name} must be whole numbers (class indices), got {y[bad][0]}")
-    top = np.inf if n_classes is None else n_classes
-    if y.size and (y.min() < 0 or y.max() >= top):
-        span = "be >= 0" if n_classes is None else f"lie in [0, {n_classes})"
-        raise ValueError(f"{name} must {span}, got [{y.min():g}, {y.max():g}]")
-    return y.astype(np.int64)
 
 
 def check_dataset(ds, owner):
