@@ -3,15 +3,24 @@ import math
 
 import numpy as np
 
+from minicnn.viz._checks import class_indices, display_batch, positive_int, probabilities
 from minicnn.viz._plot import new_figure, save, show_image
+
+
+def _checked(labels, probs, k):
+    """labels (N,) ints in [0, k) and probs (N, k) probabilities, checked (see viz._checks)."""
+    n = len(labels) if np.ndim(labels) else 1               # a lone int: refused as not (N,)
+    probs = probabilities(probs, n, k)
+    return class_indices(labels, n, k, "labels"), probs
 
 
 def worst_mistakes(labels, probs, max_images=16):
     """Indices of wrong predictions, most confident first (highest predicted probability).
 
-    labels: (N,) int true classes; probs: (N, K) predicted probabilities.
+    labels: (N,) int true classes in [0, K); probs: (N, K) predicted probabilities.
     """
-    labels, probs = np.asarray(labels), np.asarray(probs)
+    probs = np.asarray(probs)
+    labels, probs = _checked(labels, probs, probs.shape[-1] if probs.ndim else 0)
     pred = probs.argmax(axis=1)
     wrong = np.flatnonzero(pred != labels)
     conf = probs[wrong, pred[wrong]]
@@ -22,12 +31,13 @@ def plot_misclassified(images, labels, probs, classes, path, max_images=16, colu
                        title="Most confident mistakes"):
     """A grid of the worst mistakes: 'true: X' / 'pred: Y (p)' over each scan. Returns the Path.
 
-    images: (N, C, H, W) uint8 scans (as loaded, before standardisation); labels (N,); probs (N, K).
+    images: (N, C, H, W) uint8 scans (as loaded, before standardisation), C = 1 or 3.
+    labels: (N,) int true classes in [0, K), K = len(classes) (not one-hot rows).
+    probs:  (N, K) predicted probabilities (softmax outputs, not logits).
     """
-    labels, probs = np.asarray(labels), np.asarray(probs)
-    if len(images) != len(labels) or probs.shape != (len(labels), len(classes)):
-        raise ValueError(f"expected {len(labels)} images and probs of shape ({len(labels)}, "
-                         f"{len(classes)}), got {len(images)} images and probs {probs.shape}")
+    labels, probs = _checked(labels, probs, len(classes))
+    display_batch(images, len(labels), per="label")
+    max_images, columns = positive_int(max_images, "max_images"), positive_int(columns, "columns")
     idx = worst_mistakes(labels, probs, max_images)
     n_wrong = int((probs.argmax(axis=1) != labels).sum())
     if len(idx) == 0:

@@ -18,6 +18,7 @@ import numpy as np
 
 from minicnn.layers import no_grad
 from minicnn.losses import softmax
+from minicnn.viz._checks import class_indices, display_batch
 from minicnn.viz._plot import display_image, new_figure, save, show_image
 from minicnn.viz.walk import as_batch, conv_units, flat_layers
 
@@ -71,10 +72,11 @@ class CAMPass:
         self.probs = softmax(a.astype(np.float64))
 
     def gradient(self, class_index):
-        """dy_c / dA: (N, K, h, w), for class_index an int or one class per image (N,)."""
+        """dy_c / dA: (N, K, h, w); class_index an int in [0, K) or one such int per image (N,)."""
         n, k = self.logits.shape
+        c = class_indices(class_index, n, k, "class_index", scalar_ok=True)
         onehot = np.zeros_like(self.logits)
-        onehot[np.arange(n), np.broadcast_to(class_index, (n,))] = 1.0   # d y_c / d logits
+        onehot[np.arange(n), np.broadcast_to(c, (n,))] = 1.0   # d y_c / d logits
         d = onehot
         for obj in reversed(self._after):
             d = obj.backward(d)                             # the chain rule, last layer first
@@ -94,7 +96,8 @@ class CAMPass:
 def grad_cam(model, x, class_index=None, layer=None):
     """Grad-CAM heatmaps (N, H, W) in [0, 1] and probabilities (N, classes) for input x.
 
-    x: (C, H, W) or (N, C, H, W), preprocessed as in training. class_index: None = predicted.
+    x: (C, H, W) or (N, C, H, W), preprocessed as in training. class_index: None = predicted,
+    an int in [0, classes), or one such int per image (N,); negative indices are refused.
     """
     p = CAMPass(model, x, layer)
     return p.cam(class_index), p.probs
@@ -125,16 +128,23 @@ def plot_gradcam(model, x, path, images=None, labels=None, classes=None, all_cla
     """One row per image: the scan, then the Grad-CAM heatmap over it. Returns the Path.
 
     x:           (N, C, H, W) model inputs (or one (C, H, W)).
-    images:      the same scans for display (uint8, (N, C, H, W)); default: x.
-    labels:      optional true classes (N,), shown over the scan.
-    classes:     class names (default "class 0", ...).
+    images:      the same scans for display (uint8, (N, C, H, W), C = 1 or 3); default: x.
+    labels:      optional true classes (N,) in [0, classes), shown over the scan.
+    classes:     one name per model output (default "class 0", ...).
     all_classes: one heatmap per class instead of only the predicted class.
     """
     x = as_batch(x)
-    images = x if images is None else as_batch(images)
+    shown = "images" if images is not None else "x (shown as the scan when images is None)"
+    images = x if images is None else np.asarray(images)
+    images = images[None] if images.ndim == 3 else images   # one scan (C, H, W) -> 1,C,H,W
+    display_batch(images, len(x), shown, size=x.shape[2:])
     p = CAMPass(model, x, layer)
     n, k = p.probs.shape
     classes = [f"class {c}" for c in range(k)] if classes is None else list(classes)
+    if len(classes) != k:
+        raise ValueError(f"classes must name the model's {k} outputs, got {len(classes)} names")
+    if labels is not None:
+        labels = class_indices(labels, n, k, "labels")
     pred = p.probs.argmax(axis=1)
     targets = list(range(k)) if all_classes else [None]
     heats = [p.cam(c) for c in targets]                     # each N,H,W
