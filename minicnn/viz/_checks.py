@@ -3,7 +3,6 @@
 Each raises a ValueError that names the argument and says what was expected, before numpy or
 matplotlib fails deep inside with an index or shape error that names neither.
 """
-
 import numpy as np
 
 from minicnn.kernels.shapes import whole
