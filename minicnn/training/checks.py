@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from minicnn.kernels.shapes import whole
+from minicnn.losses import check_labels
 
 
 def learning_rate(lr, epoch):
@@ -39,9 +40,7 @@ def check_fit(model, x, y, classes, epochs, batch_size, optimizer, seed, augment
         if classes is not None and len(classes) != k:
             raise ValueError(f"the model has {k} outputs but the data has {len(classes)} classes "
                              f"({', '.join(classes)}): build it with num_classes={len(classes)}")
-        if y.size and (y.min() < 0 or y.max() >= k):
-            raise ValueError(f"labels must lie in [0, {k}) for a model with {k} outputs, got "
-                             f"[{y.min()}, {y.max()}]")
+        check_labels(y, k)
     if optimizer is not None:
         mine = {id(p) for p in model.params.values()}
         if any(id(p) not in mine for p in getattr(optimizer, "params", {}).values()):
