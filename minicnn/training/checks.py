@@ -73,14 +73,20 @@ def check_input_shape(model, images):
                          f"(load_image(path, image_size, color)), or pass file paths")
 
 
+def raw_pixels(images):
+    """True when ``images`` (any numeric dtype) hold raw pixels: whole numbers 0..255."""
+    return (np.issubdtype(images.dtype, np.number) and bool(np.all(np.isfinite(images)))
+            and images.min() >= 0 and images.max() <= 255
+            and np.array_equal(images, np.round(images)))
+
+
 def check_raw_floats(images, preprocessing):
     """Refuse float images that are raw pixels (whole numbers 0..255) when the model standardises
     uint8 input: scored as they are, they would skip that standardisation."""
     if preprocessing is None or images.dtype == np.uint8 or not np.issubdtype(images.dtype,
                                                                              np.floating):
         return
-    if (np.all(np.isfinite(images)) and images.min() >= 0 and images.max() > 1
-            and images.max() <= 255 and np.array_equal(images, np.round(images))):
+    if raw_pixels(images) and images.max() > 1:
         raise ValueError(f"these {images.dtype} images are whole numbers 0..255, raw pixels, and "
                          f"the model standardises its input: pass them as uint8 "
                          f"(images.astype(np.uint8)) to have that done, or pass "

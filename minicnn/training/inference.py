@@ -23,7 +23,7 @@ from minicnn.kernels.shapes import whole
 from minicnn.layers import no_grad
 from minicnn.losses import softmax
 from minicnn.training.checkpoint import load_checkpoint
-from minicnn.training.checks import check_input_shape
+from minicnn.training.checks import check_input_shape, raw_pixels
 
 
 def make_transform(preprocessing, dtype=np.float32):
@@ -101,9 +101,7 @@ def _pixels(images, meta, preprocessed, dtype):
     if preprocessed or pre is None:
         return images, make_transform(None, dtype)
     if images.dtype != np.uint8:                       # e.g. x.astype(np.float32) of raw pixels
-        whole = np.issubdtype(images.dtype, np.number) and np.all(np.isfinite(images))
-        if not (whole and images.min() >= 0 and images.max() <= 255
-                and np.array_equal(images, np.round(images))):
+        if not raw_pixels(images):
             raise ValueError(f"predict applies the checkpoint's preprocessing to raw images "
                              f"(uint8, or whole numbers 0..255); these {images.dtype} images are "
                              f"not raw pixels: if they are already network input, pass "
