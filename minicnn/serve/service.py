@@ -65,8 +65,9 @@ def default_checkpoint():
 def load_model(path):
     """A checkpoint written by ``fit`` / ``minicnn train``, or a one-line ValueError saying why."""
     path = os.fspath(path)
-    if checkpoint_error(path):
-        raise ValueError(checkpoint_error(path))
+    error = checkpoint_error(path)
+    if error:
+        raise ValueError(error)
     try:
         model = load_checkpoint(path)
     except (ValueError, OSError) as e:  # what load_checkpoint raises for a bad file, as the CLI
