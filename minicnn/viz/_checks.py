@@ -69,7 +69,3 @@ def probabilities(probs, n, k, name="probs"):
                          f"to 1 (one sums to {worst:.4g})")
     return probs
 
-
-def positive_int(value, name):
-    """``value`` as an int >= 1 (a count of channels, columns, images), else a ValueError."""
-    return whole(value, name, 1)

@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from minicnn.viz._checks import display_batch, positive_int
+from minicnn.kernels.shapes import whole
+from minicnn.viz._checks import display_batch
 from minicnn.viz._plot import new_figure, save, show_image
 from minicnn.viz.walk import conv_units, forward_trace, unit_label
 
@@ -52,8 +53,8 @@ def plot_feature_maps(model, x, path, image=None, max_channels=16, columns=8,
     x = one_image(x)
     image = x if image is None else one_image(image, "image")
     display_batch(image[None], 1, "image" if image is not x else "x (shown when image is None)")
-    max_channels = positive_int(max_channels, "max_channels")
-    columns = min(positive_int(columns, "columns"), max_channels)
+    max_channels = whole(max_channels, "max_channels", 1)
+    columns = min(whole(columns, "columns", 1), max_channels)
     maps = feature_maps(model, x)
     rows = [math.ceil(min(a.shape[0], max_channels) / columns) for _, a in maps]
     tile = 10.0 / columns

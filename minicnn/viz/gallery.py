@@ -3,7 +3,8 @@ import math
 
 import numpy as np
 
-from minicnn.viz._checks import class_indices, display_batch, positive_int, probabilities
+from minicnn.kernels.shapes import whole
+from minicnn.viz._checks import class_indices, display_batch, probabilities
 from minicnn.viz._plot import new_figure, save, show_image
 
 
@@ -37,7 +38,7 @@ def plot_misclassified(images, labels, probs, classes, path, max_images=16, colu
     """
     labels, probs = _checked(labels, probs, len(classes))
     display_batch(images, len(labels), per="label")
-    max_images, columns = positive_int(max_images, "max_images"), positive_int(columns, "columns")
+    max_images, columns = whole(max_images, "max_images", 1), whole(columns, "columns", 1)
     idx = worst_mistakes(labels, probs, max_images)
     n_wrong = int((probs.argmax(axis=1) != labels).sum())
     if len(idx) == 0:
