@@ -94,4 +94,3 @@ def check_layer(layer, x, seed=0, h=1e-6, training=True):
     for name, p in layer.params.items():
         errors[name] = rel_error(analytic[name], numerical_gradient(loss, p, h))
     return errors
-

@@ -24,7 +24,6 @@ They are stored, resolved, in ``model.metadata["architecture"]`` (and so in ever
 The report ("Brain Tumor classification by CNN Model with Python", Keras) gives the outline of
 each model but leaves details open; each docstring says what it specifies and what we chose.
 """
-
 import numpy as np
 
 from minicnn.containers import ResidualBlock, Sequential

@@ -50,7 +50,7 @@ def summarize_run(run):
     path = checkpoint_of(run)
     model = load_checkpoint(path)
     meta = model.metadata
-    if meta.get("val_accuracy") is None and meta.get("val_data", "") is None:   # fit without val
+    if meta.get("val_accuracy") is None and "val_data" in meta and meta["val_data"] is None:
         raise ValueError(f"{path} was trained on every image, with no validation split "
                          f"(--val-fraction 0), so it has no validation accuracy to compare; "
                          f"compare its validated twin, or score it on another folder with "
